@@ -1,0 +1,1 @@
+"""dojo: the learner's and instructor's tool for torch-katas (progress, hints, stubs, grading)."""

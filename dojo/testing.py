@@ -1,0 +1,113 @@
+"""What the kata tests share: the exercise mark, device parameters, and learner-facing asserts.
+
+Every helper hides its own frame (`__tracebackhide__`), so a failing test points at the test line
+and its message, never at this file. Messages say what was called, what came back and what was
+expected; the test run adds which hint to read.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+
+
+def exercise(name: str) -> pytest.MarkDecorator:
+    """Tie a test (or a class of tests) to the exercise it checks, by the function's name."""
+    return pytest.mark.exercise(name)
+
+
+def _accelerator_param(name: str, available: bool, why: str) -> Any:
+    return pytest.param(
+        name,
+        id=name,
+        marks=[getattr(pytest.mark, name), pytest.mark.skipif(not available, reason=why)],
+    )
+
+
+_mps = getattr(torch.backends, "mps", None)
+CPU = pytest.param("cpu", id="cpu", marks=pytest.mark.cpu)
+CUDA = _accelerator_param("cuda", torch.cuda.is_available(), "CUDA is not available on this machine")
+MPS = _accelerator_param("mps", bool(_mps and _mps.is_available()), "MPS (Apple GPU) is not available on this machine")
+#: Devices a test runs on; the accelerator ones show as SKIPPED, with the reason, where absent.
+DEVICES = [CPU, CUDA, MPS]
+#: For a trap that only exists on a GPU (a CUDA tensor's .numpy(), asynchronous kernels, ...).
+GPU_ONLY = [CUDA]
+
+
+def describe(value: Any) -> str:
+    """A short, readable description of what a learner's function returned."""
+    if isinstance(value, torch.Tensor):
+        text = f"tensor(shape={tuple(value.shape)}, dtype={value.dtype}, device={value.device}"
+        if value.requires_grad:
+            text += ", requires_grad=True"
+        if value.numel() <= 12 and value.device.type != "meta":
+            text += f", values={value.detach().cpu().tolist()}"
+        return text + ")"
+    if isinstance(value, np.ndarray):
+        text = f"ndarray(shape={value.shape}, dtype={value.dtype}"
+        return text + (f", values={value.tolist()})" if value.size <= 12 else ")")
+    text = repr(value)
+    return f"{type(value).__name__} {text if len(text) < 80 else text[:77] + '...'}"
+
+
+def check(condition: Any, message: str) -> None:
+    """assert, with a message for the learner (and without pytest's rewritten comparison noise)."""
+    __tracebackhide__ = True
+    if not condition:
+        pytest.fail(message, pytrace=False)
+
+
+def check_tensor(
+    got: Any,
+    expected: torch.Tensor,
+    what: str,
+    *,
+    rtol: float | None = None,
+    atol: float | None = None,
+    check_dtype: bool = True,
+    check_device: bool = True,
+) -> None:
+    """`got` must be a tensor like `expected`: same shape, dtype, device, and values (to tolerance).
+
+    `what` names the call or the tensor checked, e.g. "column(x of shape (3, 4), 2)".
+    """
+    __tracebackhide__ = True
+    want = describe(expected)
+    check(isinstance(got, torch.Tensor), f"{what}: got {describe(got)}; expected a tensor: {want}")
+    check(got.shape == expected.shape, f"{what}: got shape {tuple(got.shape)}; expected shape {tuple(expected.shape)}")
+    if check_dtype:
+        check(got.dtype == expected.dtype, f"{what}: got dtype {got.dtype}; expected {expected.dtype}")
+    if check_device:
+        check(got.device == expected.device, f"{what}: got a tensor on {got.device}; expected it on {expected.device}")
+    try:
+        torch.testing.assert_close(
+            got.detach().cpu(), expected.detach().cpu(), rtol=rtol, atol=atol, check_dtype=False, equal_nan=True
+        )
+        mismatch = ""
+    except AssertionError as err:
+        mismatch = " ".join(str(err).strip().splitlines()[:3])
+    # Failing outside the except block keeps torch's own traceback out of the learner's report.
+    check(not mismatch, f"{what}: got the wrong values: {describe(got)}\nexpected: {want}\n({mismatch})")
+
+
+def storage_ptr(t: torch.Tensor) -> int:
+    return t.untyped_storage().data_ptr()
+
+
+def check_shares_memory(got: torch.Tensor, source: torch.Tensor, called: str, why: str) -> None:
+    __tracebackhide__ = True
+    check(
+        isinstance(got, torch.Tensor) and storage_ptr(got) == storage_ptr(source),
+        f"{called} returned a tensor with its own memory; expected it to share memory with the input ({why})",
+    )
+
+
+def check_own_memory(got: torch.Tensor, source: torch.Tensor, called: str, why: str) -> None:
+    __tracebackhide__ = True
+    check(
+        isinstance(got, torch.Tensor) and storage_ptr(got) != storage_ptr(source),
+        f"{called} returned a tensor that shares memory with the input; expected an independent copy ({why})",
+    )
