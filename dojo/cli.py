@@ -77,7 +77,7 @@ def cmd_progress(root: Path, args: argparse.Namespace) -> int:
     console.print(f"\n[bold]Next: {first.kata.stem}.py → {ex.exercise.name}[/]  (exercise {ex.exercise.number} of {len(first.kata.exercises)})")
     if ex.status == progress.WRONG and ex.first_message:
         console.print(f"[red]A test fails:[/] {escape(ex.first_message)}")
-    console.print(escape(_docstring(root, first.kata, ex.exercise.name)), style="cyan")
+    console.print(escape(_docstring(root, first.kata, ex.exercise.name)), style="cyan", soft_wrap=True)
     console.print(
         f"\nEdit [bold]katas/{first.kata.filename}[/], then: `dojo watch` (re-runs on save), "
         f"`dojo hint {first.kata.id}` when stuck, `pytest -m {first.kata.marker}` for the full test output."
