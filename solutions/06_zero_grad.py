@@ -1,0 +1,137 @@
+"""Kata 06: gradients accumulate, so zero them (at the right moment).
+
+`loss.backward()` does not *set* `.grad`, it *adds* to it. That is why every training loop calls
+`optimizer.zero_grad()` once per step, before `backward()`; why forgetting it (or calling it in
+the wrong place) trains a different model without any error; why gradient accumulation over
+micro-batches works at all; and why two backward passes through one graph need both
+`retain_graph=True` and a reset in between. Since PyTorch 2.0, `zero_grad()` sets the grads to
+`None` rather than filling them with zeros. Run `dojo` to see which exercise is next and
+`dojo hint 06` when stuck.
+
+Every exercise uses the mean-squared-error loss, `F.mse_loss(model(x), y)`.
+"""
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def grad_after_k_backwards(model: nn.Linear, x: torch.Tensor, y: torch.Tensor, k: int) -> torch.Tensor:
+    """Compute `F.mse_loss(model(x), y)` and call `backward()` on it `k` times, without zeroing
+    in between; return `model.weight.grad` afterwards.
+
+    The model arrives with no gradients (`.grad` is None). Each `backward()` *adds* the gradient
+    to `.grad`, so the result is `k` times the gradient of a single pass: the reason a training
+    loop must reset the grads every step. Really call `backward()` `k` times (a fresh forward
+    pass for each, or one graph kept with `retain_graph=True`); `(k * loss).backward()` gives
+    the same numbers but is not the lesson.
+    """
+    # BEGIN SOLUTION
+    for _ in range(k):
+        # A fresh forward pass builds a fresh graph: backward() frees the old one's saved tensors.
+        loss = F.mse_loss(model(x), y)
+        loss.backward()  # adds into model.weight.grad; nothing here resets it
+    return model.weight.grad
+    # END SOLUTION
+
+
+def reset_grads(optimizer: torch.optim.Optimizer, set_to_none: bool = True) -> list[torch.Tensor | None]:
+    """Reset the gradients of every parameter `optimizer` updates, then return their `.grad`
+    attributes, one per parameter, in the order of `optimizer.param_groups` (all groups).
+
+    With `set_to_none=True` (the default, as in PyTorch since 2.0) every `.grad` becomes `None`:
+    no memory is kept, and the next `backward()` simply creates the gradient. With
+    `set_to_none=False` each existing `.grad` is filled with zeros *in place* (the same tensor,
+    the same memory, as code such as CUDA graphs expects), and a `.grad` that is `None` stays
+    `None`. Code that reads `p.grad` after `zero_grad()` must be ready for `None`.
+    """
+    # BEGIN SOLUTION
+    optimizer.zero_grad(set_to_none=set_to_none)
+    return [p.grad for group in optimizer.param_groups for p in group["params"]]
+    # END SOLUTION
+
+
+def train_loop(
+    model: nn.Module, optimizer: torch.optim.Optimizer, batches: list[tuple[torch.Tensor, torch.Tensor]]
+) -> list[torch.Tensor]:
+    """Train `model` with `optimizer`: one optimizer step per `(x, y)` batch, in order, on the
+    loss `F.mse_loss(model(x), y)`. After each step, record the parameters as one detached 1-D
+    tensor, `torch.nn.utils.parameters_to_vector(model.parameters()).detach()`; return the list
+    of these snapshots (one per batch).
+
+    Each step must use the gradient of its own batch only. The model may arrive with gradients
+    left over from earlier work (a debugging pass that called `backward()`, say). Without
+    `zero_grad()`, or with it between `backward()` and `step()`, the loop runs without an error
+    and trains the wrong model.
+    """
+    # BEGIN SOLUTION
+    snapshots = []
+    for x, y in batches:
+        # Reset first: this also clears whatever gradients the model arrived with.
+        optimizer.zero_grad()
+        loss = F.mse_loss(model(x), y)
+        loss.backward()
+        optimizer.step()
+        snapshots.append(nn.utils.parameters_to_vector(model.parameters()).detach())
+    return snapshots
+    # END SOLUTION
+
+
+def train_with_accumulation(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    micro_batches: list[tuple[torch.Tensor, torch.Tensor]],
+    k: int,
+) -> list[torch.Tensor]:
+    """Train with gradient accumulation: one optimizer step per `k` consecutive micro-batches,
+    equivalent (to rounding) to one step on the batch that joins those `k` micro-batches, with
+    loss `F.mse_loss(model(x), y)`. After each optimizer step, record the parameters as in
+    `train_loop` (`parameters_to_vector(...).detach()`); return the list of snapshots, one per
+    optimizer step, so `len(micro_batches) // k` of them.
+
+    All micro-batches have the same size, and `len(micro_batches)` is a multiple of `k`.
+    The gradient of a mean over the big batch is the *mean* of the micro-batch gradients, while
+    `backward()` *sums* them. This is how a batch too large for memory is trained in pieces.
+    The model may arrive with leftover gradients.
+    """
+    # BEGIN SOLUTION
+    snapshots = []
+    optimizer.zero_grad()
+    for i, (x, y) in enumerate(micro_batches, start=1):
+        # Divide by k: k backward passes add up to the gradient of the mean over all k pieces.
+        loss = F.mse_loss(model(x), y) / k
+        loss.backward()
+        if i % k == 0:
+            optimizer.step()
+            # Zero only after a step, so the next k micro-batches start from nothing.
+            optimizer.zero_grad()
+            snapshots.append(nn.utils.parameters_to_vector(model.parameters()).detach())
+    return snapshots
+    # END SOLUTION
+
+
+def two_loss_grads(model: nn.Linear, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """From ONE forward pass `out = model(x)`, compute two losses, `fit = F.mse_loss(out, y)` and
+    `size = out.pow(2).mean()`, and return `(grad_fit, grad_size)`: the gradient of each loss
+    with respect to `model.weight`, each found with `backward()` (how one would log how much
+    each term of a loss pulls on the weights).
+
+    Call `model` only once. The first `backward()` frees the graph's saved tensors unless told
+    to keep them (`retain_graph=True`); otherwise the second one raises "Trying to backward
+    through the graph a second time". And `.grad` accumulates: without a reset in between, the
+    second result is the *sum* of both gradients. The model may arrive with leftover gradients,
+    and the first result must not change when the grads are reset for the second.
+    """
+    # BEGIN SOLUTION
+    model.zero_grad()  # leftover gradients would be added to the first result
+    out = model(x)
+    fit = F.mse_loss(out, y)
+    size = out.pow(2).mean()
+    # Keep the graph: the second backward goes through the same model(x) node.
+    fit.backward(retain_graph=True)
+    # Clone: a reset that zeros in place would otherwise wipe the tensor we return.
+    grad_fit = model.weight.grad.clone()
+    model.zero_grad()
+    size.backward()
+    return grad_fit, model.weight.grad
+    # END SOLUTION
