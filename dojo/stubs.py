@@ -23,7 +23,7 @@ from pathlib import Path
 BEGIN = "# BEGIN SOLUTION"
 END = "# END SOLUTION"
 STUB_TAG = "is not done yet"
-TODO = "# TODO: your code here (the docstring above says what to return)."
+TODO = "# TODO: your code here (the docstring above is the exercise)."
 
 
 class MarkerError(ValueError):

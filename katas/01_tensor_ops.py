@@ -14,7 +14,7 @@ def zeros_with_dtype(x: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     `x` may live on any device. `torch.zeros(x.shape)` is the tempting answer: it forgets the
     device (and defaults to float32), which is how a model ends up with tensors on two devices.
     """
-    # TODO: your code here (the docstring above says what to return).
+    # TODO: your code here (the docstring above is the exercise).
     raise NotImplementedError("01_tensor_ops.zeros_with_dtype is not done yet (stuck? dojo hint 01)")
 
 
@@ -24,7 +24,7 @@ def ones_like_template(template: torch.Tensor, shape: tuple[int, ...]) -> torch.
     The shape differs from the template's, so `ones_like` does not fit; tensors have `new_*`
     methods (`new_ones`, `new_zeros`, `new_full`, `new_tensor`) for exactly this case.
     """
-    # TODO: your code here (the docstring above says what to return).
+    # TODO: your code here (the docstring above is the exercise).
     raise NotImplementedError("01_tensor_ops.ones_like_template is not done yet (stuck? dojo hint 01)")
 
 
@@ -35,7 +35,7 @@ def add_into(x: torch.Tensor, y: torch.Tensor, out: torch.Tensor) -> torch.Tenso
     result must land in *that* tensor's memory. `out = x + y` only rebinds a local name: the
     caller's buffer never changes.
     """
-    # TODO: your code here (the docstring above says what to return).
+    # TODO: your code here (the docstring above is the exercise).
     raise NotImplementedError("01_tensor_ops.add_into is not done yet (stuck? dojo hint 01)")
 
 
@@ -45,7 +45,7 @@ def add_in_place(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     Methods ending in `_` modify their tensor and return it. `x = x + y` makes a new tensor and
     leaves the caller's `x` as it was.
     """
-    # TODO: your code here (the docstring above says what to return).
+    # TODO: your code here (the docstring above is the exercise).
     raise NotImplementedError("01_tensor_ops.add_in_place is not done yet (stuck? dojo hint 01)")
 
 
@@ -54,7 +54,7 @@ def column(x: torch.Tensor, j: int) -> torch.Tensor:
 
     `x[j]` is a row, not a column; `x[:, j:j+1]` keeps a dimension of size 1.
     """
-    # TODO: your code here (the docstring above says what to return).
+    # TODO: your code here (the docstring above is the exercise).
     raise NotImplementedError("01_tensor_ops.column is not done yet (stuck? dojo hint 01)")
 
 
@@ -64,7 +64,7 @@ def flatten_rows(x: torch.Tensor) -> torch.Tensor:
     This is what happens between the convolutional and the linear layers of a network. The batch
     dimension N must survive, even when N is 1; `view(-1)` would flatten the batch away too.
     """
-    # TODO: your code here (the docstring above says what to return).
+    # TODO: your code here (the docstring above is the exercise).
     raise NotImplementedError("01_tensor_ops.flatten_rows is not done yet (stuck? dojo hint 01)")
 
 
@@ -73,7 +73,7 @@ def add_batch_dim(image: torch.Tensor) -> torch.Tensor:
 
     Models expect a batch dimension first, even for a single input.
     """
-    # TODO: your code here (the docstring above says what to return).
+    # TODO: your code here (the docstring above is the exercise).
     raise NotImplementedError("01_tensor_ops.add_batch_dim is not done yet (stuck? dojo hint 01)")
 
 
@@ -85,7 +85,7 @@ def to_python_number(t: torch.Tensor) -> float | int:
     A tensor with more than one element must raise PyTorch's own RuntimeError, not be summed or
     indexed into silence.
     """
-    # TODO: your code here (the docstring above says what to return).
+    # TODO: your code here (the docstring above is the exercise).
     raise NotImplementedError("01_tensor_ops.to_python_number is not done yet (stuck? dojo hint 01)")
 
 
@@ -93,7 +93,7 @@ def predicted_classes(scores: torch.Tensor) -> torch.Tensor:
     """Given class scores of shape (N, C), one row per sample, return the predicted class of
     each sample: the column index of the row's largest score, shape (N,), dtype int64.
     """
-    # TODO: your code here (the docstring above says what to return).
+    # TODO: your code here (the docstring above is the exercise).
     raise NotImplementedError("01_tensor_ops.predicted_classes is not done yet (stuck? dojo hint 01)")
 
 
@@ -102,5 +102,5 @@ def pairwise_sums(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
     Use broadcasting, not loops: an (N, 1) tensor plus a (1, M) tensor is (N, M).
     """
-    # TODO: your code here (the docstring above says what to return).
+    # TODO: your code here (the docstring above is the exercise).
     raise NotImplementedError("01_tensor_ops.pairwise_sums is not done yet (stuck? dojo hint 01)")

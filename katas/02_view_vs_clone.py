@@ -22,7 +22,7 @@ def reshape_shared(x: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
     A copy has the right shape and values but breaks that link: `x.clone().view(shape)`,
     `torch.tensor(x.tolist())` and `.clone()` after reshaping all allocate new memory.
     """
-    # TODO: your code here (the docstring above says what to return).
+    # TODO: your code here (the docstring above is the exercise).
     raise NotImplementedError("02_view_vs_clone.reshape_shared is not done yet (stuck? dojo hint 02)")
 
 
@@ -37,7 +37,7 @@ def independent_copy(x: torch.Tensor) -> torch.Tensor:
     `x.detach()` and `x.data` leave the graph but share memory; `x.clone()` copies the memory
     but stays in the graph (its `grad_fn` is CloneBackward).
     """
-    # TODO: your code here (the docstring above says what to return).
+    # TODO: your code here (the docstring above is the exercise).
     raise NotImplementedError("02_view_vs_clone.independent_copy is not done yet (stuck? dojo hint 02)")
 
 
@@ -50,7 +50,7 @@ def flatten_any(x: torch.Tensor) -> torch.Tensor:
     transposed tensor. `x.view(-1)` refuses non-contiguous input with a RuntimeError.
     When `x` is contiguous, return a view (no copy); copy only when a view is impossible.
     """
-    # TODO: your code here (the docstring above says what to return).
+    # TODO: your code here (the docstring above is the exercise).
     raise NotImplementedError("02_view_vs_clone.flatten_any is not done yet (stuck? dojo hint 02)")
 
 
@@ -65,7 +65,7 @@ def checked_view(x: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
     Do not decide in advance with `x.is_contiguous()`: some non-contiguous tensors can be
     viewed (a column slice `x[:, :2]` can be viewed as shape (rows, 1, 2)). Ask `view` itself.
     """
-    # TODO: your code here (the docstring above says what to return).
+    # TODO: your code here (the docstring above is the exercise).
     raise NotImplementedError("02_view_vs_clone.checked_view is not done yet (stuck? dojo hint 02)")
 
 
@@ -78,7 +78,7 @@ def shares_storage(a: torch.Tensor, b: torch.Tensor) -> bool:
     `x[1:]`; compare where the storages begin instead (`untyped_storage()`). Comparing values
     (`torch.equal`) or identity (`a is b`) answers another question. `a` and `b` may be on a GPU.
     """
-    # TODO: your code here (the docstring above says what to return).
+    # TODO: your code here (the docstring above is the exercise).
     raise NotImplementedError("02_view_vs_clone.shares_storage is not done yet (stuck? dojo hint 02)")
 
 
@@ -93,7 +93,7 @@ def tile_rows(row: torch.Tensor, n: int) -> torch.Tensor:
     in-place operation on the whole result raises "unsupported operation: more than one element
     of the written-to tensor refers to a single memory location".
     """
-    # TODO: your code here (the docstring above says what to return).
+    # TODO: your code here (the docstring above is the exercise).
     raise NotImplementedError("02_view_vs_clone.tile_rows is not done yet (stuck? dojo hint 02)")
 
 
@@ -104,5 +104,5 @@ def clamp_negatives_copy(x: torch.Tensor) -> torch.Tensor:
     nothing was negative. Traps: `y = x` names the same tensor, `y = x[:]` is a view of it, and
     the in-place methods (`clamp_`, `relu_`, anything ending in `_`) modify `x` itself.
     """
-    # TODO: your code here (the docstring above says what to return).
+    # TODO: your code here (the docstring above is the exercise).
     raise NotImplementedError("02_view_vs_clone.clamp_negatives_copy is not done yet (stuck? dojo hint 02)")

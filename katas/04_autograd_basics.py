@@ -33,7 +33,7 @@ def grad_at(f: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> torch
     (`x.detach().requires_grad_()`); `.grad` is None until `backward()` has run. Leave the caller's
     `x` alone (it may even require grad itself): no `requires_grad_` on it, nothing in its `.grad`.
     """
-    # TODO: your code here (the docstring above says what to return).
+    # TODO: your code here (the docstring above is the exercise).
     raise NotImplementedError("04_autograd_basics.grad_at is not done yet (stuck? dojo hint 04)")
 
 
@@ -49,7 +49,7 @@ def q_gradients(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.T
     `Q.sum()` (or `Q.backward(gradient=torch.ones_like(Q))`, the tutorial's spelling) is the
     elementwise derivative. Work on your own leaves; the caller's `a` and `b` stay untouched.
     """
-    # TODO: your code here (the docstring above says what to return).
+    # TODO: your code here (the docstring above is the exercise).
     raise NotImplementedError("04_autograd_basics.q_gradients is not done yet (stuck? dojo hint 04)")
 
 
@@ -67,7 +67,7 @@ def vjp(
     scalar outputs") reach the caller. Do not paper over it by summing: the error is there
     because a non-scalar output has no single gradient. Leave the caller's `x` untouched.
     """
-    # TODO: your code here (the docstring above says what to return).
+    # TODO: your code here (the docstring above is the exercise).
     raise NotImplementedError("04_autograd_basics.vjp is not done yet (stuck? dojo hint 04)")
 
 
@@ -85,7 +85,7 @@ def graph_node_names(y: torch.Tensor) -> list[str]:
     Example: for a and b that require grad, (a.exp() * b).sum() gives
     ["SumBackward0", "MulBackward0", "ExpBackward0", "AccumulateGrad", "AccumulateGrad"].
     """
-    # TODO: your code here (the docstring above says what to return).
+    # TODO: your code here (the docstring above is the exercise).
     raise NotImplementedError("04_autograd_basics.graph_node_names is not done yet (stuck? dojo hint 04)")
 
 
@@ -101,7 +101,7 @@ def predict_without_graph(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     trains it next), its train/eval mode unchanged (`model.eval()` is a different switch: it
     changes dropout and batch norm, not autograd), and grad mode on once the call returns.
     """
-    # TODO: your code here (the docstring above says what to return).
+    # TODO: your code here (the docstring above is the exercise).
     raise NotImplementedError("04_autograd_basics.predict_without_graph is not done yet (stuck? dojo hint 04)")
 
 
@@ -117,7 +117,7 @@ def freeze_all_but_last(model: nn.Sequential) -> nn.Sequential:
     place: `requires_grad_(False)` (tensors and modules both have it). The last module,
     `model[-1]`, keeps all of its parameters trainable.
     """
-    # TODO: your code here (the docstring above says what to return).
+    # TODO: your code here (the docstring above is the exercise).
     raise NotImplementedError("04_autograd_basics.freeze_all_but_last is not done yet (stuck? dojo hint 04)")
 
 
@@ -131,7 +131,7 @@ def gradients(loss: torch.Tensor, params: Sequence[torch.Tensor]) -> tuple[torch
     value stays unchanged. This is how gradient penalties and meta-learning compute a gradient
     in the middle of a training step. Return a tuple with one tensor per parameter.
     """
-    # TODO: your code here (the docstring above says what to return).
+    # TODO: your code here (the docstring above is the exercise).
     raise NotImplementedError("04_autograd_basics.gradients is not done yet (stuck? dojo hint 04)")
 
 
@@ -145,5 +145,5 @@ def second_derivative(f: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor
     `f(x).sum()` is f'(x) elementwise, and likewise for f'. Leave the caller's `x` untouched.
     `f` is not linear (a linear f has f' constant, with no graph back to x).
     """
-    # TODO: your code here (the docstring above says what to return).
+    # TODO: your code here (the docstring above is the exercise).
     raise NotImplementedError("04_autograd_basics.second_derivative is not done yet (stuck? dojo hint 04)")

@@ -26,7 +26,7 @@ def node_info(t: torch.Tensor) -> tuple[bool, str | None]:
     `yhat = a + b * x`, `loss = ((yhat - y) ** 2).mean()`. Which of them are leaves? (The data
     are leaves too: every tensor that no recorded operation produced is one.)
     """
-    # TODO: your code here (the docstring above says what to return).
+    # TODO: your code here (the docstring above is the exercise).
     raise NotImplementedError("05_leaf_inplace.node_info is not done yet (stuck? dojo hint 05)")
 
 
@@ -40,7 +40,7 @@ def tensors_that_get_grad(named: dict[str, torch.Tensor]) -> list[str]:
     A leaf gets a `.grad` only if it requires grad (data like `x` does not). A non-leaf does
     not get one, even though it requires grad, unless `retain_grad()` was called on it.
     """
-    # TODO: your code here (the docstring above says what to return).
+    # TODO: your code here (the docstring above is the exercise).
     raise NotImplementedError("05_leaf_inplace.tensors_that_get_grad is not done yet (stuck? dojo hint 05)")
 
 
@@ -57,7 +57,7 @@ def small_leaf_param(
     (the gradient goes to the unnamed random tensor you threw away). `.to(device)` after
     `requires_grad=True` is the same mistake (ToCopyBackward0). Ask for grad last.
     """
-    # TODO: your code here (the docstring above says what to return).
+    # TODO: your code here (the docstring above is the exercise).
     raise NotImplementedError("05_leaf_inplace.small_leaf_param is not done yet (stuck? dojo hint 05)")
 
 
@@ -73,7 +73,7 @@ def leaf_inplace_error_message(p: torch.Tensor) -> str:
     This is the error every hand-written training loop meets once: autograd cannot record an
     in-place change of a tensor whose gradient it is supposed to deliver.
     """
-    # TODO: your code here (the docstring above says what to return).
+    # TODO: your code here (the docstring above is the exercise).
     raise NotImplementedError("05_leaf_inplace.leaf_inplace_error_message is not done yet (stuck? dojo hint 05)")
 
 
@@ -86,7 +86,7 @@ def clamp_in_place(p: torch.Tensor, low: float, high: float) -> torch.Tensor:
     exercise. Do not go through `p.data`: that writes behind autograd's back (the version
     counter does not move, so a graph that saved `p` would silently use the new values).
     """
-    # TODO: your code here (the docstring above says what to return).
+    # TODO: your code here (the docstring above is the exercise).
     raise NotImplementedError("05_leaf_inplace.clamp_in_place is not done yet (stuck? dojo hint 05)")
 
 
@@ -103,7 +103,7 @@ def sgd_step(params: list[torch.Tensor], lr: float) -> None:
     new tensor is not a leaf). `p -= lr * p.grad` outside `torch.no_grad()` raises the leaf
     error. Do not use `p.data` (see clamp_in_place).
     """
-    # TODO: your code here (the docstring above says what to return).
+    # TODO: your code here (the docstring above is the exercise).
     raise NotImplementedError("05_leaf_inplace.sgd_step is not done yet (stuck? dojo hint 05)")
 
 
@@ -115,7 +115,7 @@ def loss_for_logging(loss: torch.Tensor) -> float:
     A float holds nothing. Leave `loss` itself alone: the caller still calls `loss.backward()`
     (so no `loss.detach_()`, no backward here).
     """
-    # TODO: your code here (the docstring above says what to return).
+    # TODO: your code here (the docstring above is the exercise).
     raise NotImplementedError("05_leaf_inplace.loss_for_logging is not done yet (stuck? dojo hint 05)")
 
 
@@ -127,5 +127,5 @@ def twice_sigmoid(x: torch.Tensor) -> torch.Tensor:
     looks right, then backward() raises "one of the variables needed for gradient computation
     has been modified by an inplace operation". Do not modify `x` either (`x.sigmoid_()`).
     """
-    # TODO: your code here (the docstring above says what to return).
+    # TODO: your code here (the docstring above is the exercise).
     raise NotImplementedError("05_leaf_inplace.twice_sigmoid is not done yet (stuck? dojo hint 05)")

@@ -28,11 +28,11 @@ class ScaleShift(nn.Module):
 
     def __init__(self, num_features: int) -> None:
         super().__init__()
-        # TODO: your code here (the docstring above says what to return).
+        # TODO: your code here (the docstring above is the exercise).
         raise NotImplementedError("08_modules_and_state.ScaleShift.__init__ is not done yet (stuck? dojo hint 08)")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # TODO: your code here (the docstring above says what to return).
+        # TODO: your code here (the docstring above is the exercise).
         raise NotImplementedError("08_modules_and_state.ScaleShift.forward is not done yet (stuck? dojo hint 08)")
 
 
@@ -45,7 +45,7 @@ def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:
     parameters. With `trainable_only=True`, count only parameters with `requires_grad=True`
     (frozen layers are left out). This is the "N parameters" figure printed for every model.
     """
-    # TODO: your code here (the docstring above says what to return).
+    # TODO: your code here (the docstring above is the exercise).
     raise NotImplementedError("08_modules_and_state.count_parameters is not done yet (stuck? dojo hint 08)")
 
 
@@ -58,7 +58,7 @@ def make_mlp(in_features: int, hidden_features: int, out_features: int) -> nn.Se
     keys that checkpoints and `model.hidden` can use. Pass an `OrderedDict` of name -> layer,
     or call `add_module(name, layer)` on an empty Sequential.
     """
-    # TODO: your code here (the docstring above says what to return).
+    # TODO: your code here (the docstring above is the exercise).
     raise NotImplementedError("08_modules_and_state.make_mlp is not done yet (stuck? dojo hint 08)")
 
 
@@ -75,11 +75,11 @@ class LayerStack(nn.Module):
 
     def __init__(self, width: int, depth: int) -> None:
         super().__init__()
-        # TODO: your code here (the docstring above says what to return).
+        # TODO: your code here (the docstring above is the exercise).
         raise NotImplementedError("08_modules_and_state.LayerStack.__init__ is not done yet (stuck? dojo hint 08)")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # TODO: your code here (the docstring above says what to return).
+        # TODO: your code here (the docstring above is the exercise).
         raise NotImplementedError("08_modules_and_state.LayerStack.forward is not done yet (stuck? dojo hint 08)")
 
 
@@ -91,7 +91,7 @@ def state_dict_keys(model: nn.Module) -> list[str]:
     ("bn.running_mean", "bn.running_var", "bn.num_batches_tracked"), which are buffers. Buffers
     registered with `persistent=False` are not saved, so they are not in the list.
     """
-    # TODO: your code here (the docstring above says what to return).
+    # TODO: your code here (the docstring above is the exercise).
     raise NotImplementedError("08_modules_and_state.state_dict_keys is not done yet (stuck? dojo hint 08)")
 
 
@@ -114,11 +114,11 @@ class RunningCenter(nn.Module):
     def __init__(self, num_features: int, momentum: float = 0.1) -> None:
         super().__init__()
         self.momentum = momentum
-        # TODO: your code here (the docstring above says what to return).
+        # TODO: your code here (the docstring above is the exercise).
         raise NotImplementedError("08_modules_and_state.RunningCenter.__init__ is not done yet (stuck? dojo hint 08)")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # TODO: your code here (the docstring above says what to return).
+        # TODO: your code here (the docstring above is the exercise).
         raise NotImplementedError("08_modules_and_state.RunningCenter.forward is not done yet (stuck? dojo hint 08)")
 
 
@@ -135,7 +135,7 @@ def predict(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     model being fine-tuned may keep some layers (a frozen BatchNorm) in eval mode on purpose,
     so `model.train()` at the end is not a restore.
     """
-    # TODO: your code here (the docstring above says what to return).
+    # TODO: your code here (the docstring above is the exercise).
     raise NotImplementedError("08_modules_and_state.predict is not done yet (stuck? dojo hint 08)")
 
 
@@ -147,7 +147,7 @@ def save_weights(model: nn.Module, path: str | os.PathLike) -> None:
     and only with `weights_only=False`, which runs arbitrary code from the file. A dict of
     tensors loads anywhere with the safe `torch.load(path, weights_only=True)`.
     """
-    # TODO: your code here (the docstring above says what to return).
+    # TODO: your code here (the docstring above is the exercise).
     raise NotImplementedError("08_modules_and_state.save_weights is not done yet (stuck? dojo hint 08)")
 
 
@@ -162,5 +162,5 @@ def load_weights(model: nn.Module, path: str | os.PathLike) -> nn.Module:
 
     `model.state_dict().update(...)` changes nothing: it updates a new dict, not the model.
     """
-    # TODO: your code here (the docstring above says what to return).
+    # TODO: your code here (the docstring above is the exercise).
     raise NotImplementedError("08_modules_and_state.load_weights is not done yet (stuck? dojo hint 08)")
