@@ -195,9 +195,10 @@ def cmd_watch(root: Path, args: argparse.Namespace) -> int:
                 seen = now
                 console.clear()
                 console.rule(f"kata {kata.id}: {kata.title}   ({datetime.now():%H:%M:%S})")
-                run_tests(root, impl, kata.test_file, "-q", "--no-header", capture=False)
-                if not args.kata:
-                    nxt = _current_kata(root, impl)
+                run = run_tests(root, impl, kata.test_file, "-q", "--no-header", capture=False)
+                rows = progress.summarize(run.outcomes, (kata,))
+                if not args.kata and rows and rows[0].complete:
+                    nxt = _current_kata(root, impl)  # the whole suite, only once this kata is done
                     if nxt is not None and nxt != kata:
                         console.print(f"\n[green bold]Kata {kata.id} is complete.[/] On to kata {nxt.id}: {nxt.title}.")
                         kata = nxt

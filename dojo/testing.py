@@ -7,6 +7,8 @@ expected; the test run adds which hint to read.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -111,3 +113,18 @@ def check_own_memory(got: torch.Tensor, source: torch.Tensor, called: str, why: 
         isinstance(got, torch.Tensor) and storage_ptr(got) != storage_ptr(source),
         f"{called} returned a tensor that shares memory with the input; expected an independent copy ({why})",
     )
+
+
+@contextmanager
+def expect_raises(exc_type: type[BaseException], match: str, what: str) -> Iterator[pytest.ExceptionInfo]:
+    """pytest.raises for learners: if the block returns normally, say so in words.
+
+    (A bare pytest.raises reports only "DID NOT RAISE". Always give `match`: the stubs raise
+    NotImplementedError, a subclass of RuntimeError, so an unmatched RuntimeError check would
+    pass against an unfilled stub.)
+    """
+    __tracebackhide__ = True
+    with pytest.raises(exc_type, match=match) as info:
+        yield info
+        # Reached only when nothing was raised; pytest's Failed is not exc_type, so it escapes.
+        pytest.fail(f"{what} returned without raising; expected {exc_type.__name__} matching {match!r}", pytrace=False)

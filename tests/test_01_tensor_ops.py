@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from dojo.testing import check, check_tensor, describe, exercise, storage_ptr
+from dojo.testing import check, check_tensor, describe, exercise, expect_raises, storage_ptr
 
 # The "meta" device exists on every machine (tensors with a shape and dtype, but no data), so it
 # catches a forgotten device without needing a GPU.
@@ -141,7 +141,7 @@ class TestToPythonNumber:
         check(type(got) is float and abs(got - 5.0) < 1e-6, f"to_python_number(loss=5.0 with grad_fn) returned {describe(got)}; expected 5.0")
 
     def test_more_than_one_element_raises_pytorchs_error(self, kata):
-        with pytest.raises(RuntimeError, match="a Tensor with 4 elements cannot be converted to Scalar"):
+        with expect_raises(RuntimeError, "a Tensor with 4 elements cannot be converted to Scalar", "to_python_number(ones(2, 2))"):
             kata.to_python_number(torch.ones(2, 2))
 
 
