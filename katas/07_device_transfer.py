@@ -25,7 +25,7 @@ def pick_device() -> torch.device:
     `device.type`. Ask exactly those two functions (the tests pretend each accelerator is
     present or absent through them), CUDA first.
     """
-    # TODO: your code here (the docstring above says what to return).
+    # TODO: your code here (the docstring above is the exercise).
     raise NotImplementedError("07_device_transfer.pick_device is not done yet (stuck? dojo hint 07)")
 
 
@@ -36,7 +36,7 @@ def move_and_cast(x: torch.Tensor, device: torch.device, dtype: torch.dtype) -> 
     `x` itself when nothing had to change). `x.to(device); return x` throws the moved tensor
     away. The caller's `x` must stay as it was.
     """
-    # TODO: your code here (the docstring above says what to return).
+    # TODO: your code here (the docstring above is the exercise).
     raise NotImplementedError("07_device_transfer.move_and_cast is not done yet (stuck? dojo hint 07)")
 
 
@@ -50,7 +50,7 @@ def normalize_batch(x: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> t
     statistics to `x`'s device (not the big batch to the CPU): the result must be on `x`'s
     device.
     """
-    # TODO: your code here (the docstring above says what to return).
+    # TODO: your code here (the docstring above is the exercise).
     raise NotImplementedError("07_device_transfer.normalize_batch is not done yet (stuck? dojo hint 07)")
 
 
@@ -64,7 +64,7 @@ def new_weight(shape: tuple[int, ...], std: float, device: torch.device, dtype: 
     their `.grad` stays None and the "trained" weight never changes. Create the tensor where it
     will live, scale it, and only then ask for gradients.
     """
-    # TODO: your code here (the docstring above says what to return).
+    # TODO: your code here (the docstring above is the exercise).
     raise NotImplementedError("07_device_transfer.new_weight is not done yet (stuck? dojo hint 07)")
 
 
@@ -77,7 +77,7 @@ def to_numpy(t: torch.Tensor) -> np.ndarray:
     first.", and of a tensor that requires grad "RuntimeError: Can't call numpy() on Tensor
     that requires grad. Use tensor.detach().numpy() instead.".
     """
-    # TODO: your code here (the docstring above says what to return).
+    # TODO: your code here (the docstring above is the exercise).
     raise NotImplementedError("07_device_transfer.to_numpy is not done yet (stuck? dojo hint 07)")
 
 
@@ -93,7 +93,7 @@ def batch_to_device(batch: Any, device: torch.device) -> Any:
     `is_pinned()` is true: a copy from pinned (page-locked) memory can run asynchronously,
     overlapped with GPU work; from ordinary memory it cannot, and the flag only misleads.
     """
-    # TODO: your code here (the docstring above says what to return).
+    # TODO: your code here (the docstring above is the exercise).
     raise NotImplementedError("07_device_transfer.batch_to_device is not done yet (stuck? dojo hint 07)")
 
 
@@ -107,7 +107,7 @@ def load_to_cpu(path: str) -> Any:
     Unpickling can run arbitrary code: refuse anything but plain data (PyTorch then raises
     `pickle.UnpicklingError`, "Weights only load failed..."; let it propagate).
     """
-    # TODO: your code here (the docstring above says what to return).
+    # TODO: your code here (the docstring above is the exercise).
     raise NotImplementedError("07_device_transfer.load_to_cpu is not done yet (stuck? dojo hint 07)")
 
 
@@ -123,5 +123,5 @@ def time_on_device(fn: Callable[[], Any], device: torch.device) -> float:
     `elapsed_time` is in milliseconds.) For any other device no synchronization is needed,
     and on a machine without CUDA the CUDA calls raise.
     """
-    # TODO: your code here (the docstring above says what to return).
+    # TODO: your code here (the docstring above is the exercise).
     raise NotImplementedError("07_device_transfer.time_on_device is not done yet (stuck? dojo hint 07)")
