@@ -50,7 +50,7 @@ def fit_numpy(x: np.ndarray, y: np.ndarray, a0: float, b0: float, lr: float, n_e
     a mean. Leave one out and the fit still converges, only slower, to the wrong point after a
     fixed number of epochs; get the sign wrong and it runs away. Do not modify `x` or `y`.
     """
-    # TODO: your code here (the docstring above says what to return).
+    # TODO: your code here (the docstring above is the exercise).
     raise NotImplementedError("09_linear_regression.fit_numpy is not done yet (stuck? dojo hint 09)")
 
 
@@ -72,7 +72,7 @@ def fit_autograd(
     - `torch.randn(1, requires_grad=True).to(device)` is not a leaf either (the copy is); create
       the tensor directly on the device.
     """
-    # TODO: your code here (the docstring above says what to return).
+    # TODO: your code here (the docstring above is the exercise).
     raise NotImplementedError("09_linear_regression.fit_autograd is not done yet (stuck? dojo hint 09)")
 
 
@@ -86,7 +86,7 @@ def fit_optimizer(
     The optimizer does the `no_grad` update for you, for any number of parameters; it does not
     zero the gradients unless asked.
     """
-    # TODO: your code here (the docstring above says what to return).
+    # TODO: your code here (the docstring above is the exercise).
     raise NotImplementedError("09_linear_regression.fit_optimizer is not done yet (stuck? dojo hint 09)")
 
 
@@ -99,7 +99,7 @@ def fit_loss_fn(
     loop and called each epoch as `loss_fn(prediction, y)`. Its default reduction, 'mean', is
     what the gradient step size assumes; `reduction='sum'` multiplies the gradient by N.
     """
-    # TODO: your code here (the docstring above says what to return).
+    # TODO: your code here (the docstring above is the exercise).
     raise NotImplementedError("09_linear_regression.fit_loss_fn is not done yet (stuck? dojo hint 09)")
 
 
@@ -118,11 +118,11 @@ class ManualLinearRegression(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        # TODO: your code here (the docstring above says what to return).
+        # TODO: your code here (the docstring above is the exercise).
         raise NotImplementedError("09_linear_regression.ManualLinearRegression.__init__ is not done yet (stuck? dojo hint 09)")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # TODO: your code here (the docstring above says what to return).
+        # TODO: your code here (the docstring above is the exercise).
         raise NotImplementedError("09_linear_regression.ManualLinearRegression.forward is not done yet (stuck? dojo hint 09)")
 
 
@@ -138,11 +138,11 @@ class LayerLinearRegression(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        # TODO: your code here (the docstring above says what to return).
+        # TODO: your code here (the docstring above is the exercise).
         raise NotImplementedError("09_linear_regression.LayerLinearRegression.__init__ is not done yet (stuck? dojo hint 09)")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # TODO: your code here (the docstring above says what to return).
+        # TODO: your code here (the docstring above is the exercise).
         raise NotImplementedError("09_linear_regression.LayerLinearRegression.forward is not done yet (stuck? dojo hint 09)")
 
 
@@ -158,7 +158,7 @@ def make_train_step(
     before the update as a Python float (`loss.item()`): a tensor would keep the whole graph
     alive in every list it is appended to.
     """
-    # TODO: your code here (the docstring above says what to return).
+    # TODO: your code here (the docstring above is the exercise).
     raise NotImplementedError("09_linear_regression.make_train_step is not done yet (stuck? dojo hint 09)")
 
 
@@ -170,7 +170,7 @@ def make_loader(x: torch.Tensor, y: torch.Tensor, batch_size: int, seed: int) ->
     its own `torch.Generator` seeded with `seed`, so the order depends on `seed` only, not on
     whatever else used the global random number generator before the loop ran.
     """
-    # TODO: your code here (the docstring above says what to return).
+    # TODO: your code here (the docstring above is the exercise).
     raise NotImplementedError("09_linear_regression.make_loader is not done yet (stuck? dojo hint 09)")
 
 
@@ -187,7 +187,7 @@ def train_minibatches(
     the model may live on a GPU) and handed to `train_step`, which returns the batch's loss as a
     float. The result has one float per batch: `n_epochs * len(loader)` of them.
     """
-    # TODO: your code here (the docstring above says what to return).
+    # TODO: your code here (the docstring above is the exercise).
     raise NotImplementedError("09_linear_regression.train_minibatches is not done yet (stuck? dojo hint 09)")
 
 
@@ -207,5 +207,5 @@ def validate(
       that never comes.
     - no `backward()`, no optimizer step: the parameters and their `.grad` stay as they were.
     """
-    # TODO: your code here (the docstring above says what to return).
+    # TODO: your code here (the docstring above is the exercise).
     raise NotImplementedError("09_linear_regression.validate is not done yet (stuck? dojo hint 09)")
