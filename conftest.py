@@ -28,6 +28,7 @@ DEVICE_MARKS = ("cpu", "cuda", "mps")
 
 impl_key = pytest.StashKey[Path]()
 outcomes_key = pytest.StashKey[list]()
+failed_exercises_key = pytest.StashKey[set]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -39,6 +40,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     group.addoption("--kata-report", default=None, help="write per-test outcomes as JSON (used by dojo)")
     group.addoption("--no-progress", action="store_true", help="leave out the per-kata progress summary")
+    group.addoption(
+        "--all-failures",
+        action="store_true",
+        help="show every failing test in full (default for learners: the first failure per exercise, then one line each)",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -64,6 +70,7 @@ def pytest_configure(config: pytest.Config) -> None:
         )
     config.stash[impl_key] = folder
     config.stash[outcomes_key] = []
+    config.stash[failed_exercises_key] = set()
 
 
 def pytest_report_header(config: pytest.Config) -> str:
@@ -128,6 +135,10 @@ def kata(request: pytest.FixtureRequest):
     return module
 
 
+def _shorten_repeats(config: pytest.Config) -> bool:
+    return not config.getoption("all_failures") and impl_label(ROOT, config.stash[impl_key]) != "solutions"
+
+
 def _is_stub_error(exc: BaseException | None) -> bool:
     seen = set()
     while exc is not None and id(exc) not in seen:
@@ -152,7 +163,15 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
         report.longrepr = f"{stem}.{exercise} is not done yet (dojo hint {kata_id})"
     elif report.failed and (report.when == "call" or getattr(item, "kata_load_error", False)):
         report.kata_outcome = "failed"
-        report.sections.append(("what next", f"Read the message above, then `dojo hint {kata_id}` for a hint on {exercise}."))
+        seen = item.config.stash[failed_exercises_key]
+        if (stem, exercise) in seen and _shorten_repeats(item.config):
+            # One full report per exercise is enough to act on; the rest would be a wall of text.
+            crash = getattr(getattr(report.longrepr, "reprcrash", None), "message", "") or str(report.longrepr)
+            first_line = crash.strip().splitlines()[0].removeprefix("Failed: ")[:160] if crash.strip() else "same failure"
+            report.longrepr = f"fails too: {first_line}\n(the first failure of {exercise} above has the details)"
+        else:
+            seen.add((stem, exercise))
+            report.sections.append(("what next", f"Read the message above, then `dojo hint {kata_id}` for a hint on {exercise}."))
     elif report.when == "call" and report.passed:
         report.kata_outcome = "passed"
     elif report.skipped:
