@@ -331,6 +331,10 @@ def cmd_check(root: Path, args: argparse.Namespace) -> int:
 
 def cmd_grade(root: Path, args: argparse.Namespace) -> int:
     katas = load_katas(root)
+    selection: tuple[str, ...] = ()
+    if args.katas:
+        katas = tuple(kata_by_key(root, key) for key in args.katas.split(","))
+        selection = ("-m", " or ".join(k.marker for k in katas))
     results: list[tuple[str, list[progress.KataProgress] | None, str]] = []
     for folder in args.folders:
         try:
@@ -339,7 +343,7 @@ def cmd_grade(root: Path, args: argparse.Namespace) -> int:
             results.append((folder, None, str(err)))
             continue
         with console.status(f"grading {folder}..."):
-            run = run_tests(root, path, "--tb=no")
+            run = run_tests(root, path, "--tb=no", *selection)
         if run.usage_error or not run.outcomes:
             lines = [l for l in run.output.strip().splitlines() if l.strip()]
             results.append((folder, None, lines[-1] if lines else "no test ran"))
@@ -406,6 +410,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("grade", help="run the suite against submission folders and print a score table")
     p.add_argument("folders", nargs="+", metavar="DIR")
     p.add_argument("--csv", default="grades.csv", help="where to write per-kata scores (default grades.csv)")
+    p.add_argument("--katas", help="grade only these katas, e.g. 01,02,03 (default: all)")
     return parser
 
 
