@@ -62,7 +62,7 @@ def numpy_view(t: torch.Tensor) -> np.ndarray:
     `t.clone().numpy()` and `t.contiguous().numpy()` (for a non-contiguous `t`) all give an
     array with its own memory, and `t.tolist()` is not an array at all.
 
-    A tensor on a GPU cannot share memory with a NumPy array: for one, PyTorch's own TypeError
+    A tensor on a GPU cannot share memory with a NumPy array: when given one, let PyTorch's own TypeError
     ("can't convert cuda:0 device type tensor to numpy...") must come out, not a silent copy.
     """
     # TODO: your code here (the docstring above is the exercise).
