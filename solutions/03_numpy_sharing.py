@@ -74,7 +74,7 @@ def numpy_view(t: torch.Tensor) -> np.ndarray:
     array with its own memory, and `t.tolist()` is not an array at all.
 
     A tensor on a GPU cannot share memory with a NumPy array: when given one, let PyTorch's own TypeError
-    ("can't convert cuda:0 device type tensor to numpy...") must come out, not a silent copy.
+    ("can't convert cuda:0 device type tensor to numpy...") come out rather than returning a silent copy.
     """
     # BEGIN SOLUTION
     # .numpy() wraps the tensor's storage with the tensor's own strides: no copy, any layout.
