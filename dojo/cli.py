@@ -7,6 +7,7 @@ import argparse
 import ast
 import csv
 import json
+import os
 import shutil
 import sys
 import tempfile
@@ -266,7 +267,23 @@ def _metadata_problems(root: Path) -> list[str]:
                 problems.append(f"{kata.stem}.{ex.name}: write at least two hints (a nudge, then near the answer)")
         for leak in leaked_lines(source, make_stub(source, kata.stem)):
             problems.append(f"{kata.stem}: answer line appears in the stub too: {leak}")
+        problems += _notebook_problems(root, kata)
+    for path in sorted((root / "notebooks").glob("*.ipynb")):
+        if path.stem not in {k.stem for k in katas}:
+            problems.append(f"notebooks/{path.name} matches no kata in katas.toml")
     return problems
+
+
+def _notebook_problems(root: Path, kata: Kata) -> list[str]:
+    """Every kata has a lesson, notebooks/<stem>.ipynb, and no lesson peeks at the answers."""
+    path = root / "notebooks" / f"{kata.stem}.ipynb"
+    if not path.exists():
+        return [f"{kata.stem} has no lesson notebook notebooks/{path.name}"]
+    cells = json.loads(path.read_text()).get("cells", [])
+    code = "\n".join("".join(c.get("source", "")) for c in cells if c.get("cell_type") == "code")
+    if "solutions" in code:
+        return [f"notebooks/{path.name}: a code cell mentions solutions/ (lessons must not load the answers)"]
+    return []
 
 
 def cmd_check(root: Path, args: argparse.Namespace) -> int:
@@ -384,6 +401,36 @@ def cmd_grade(root: Path, args: argparse.Namespace) -> int:
     return 1 if any(rows is None for _, rows, _ in results) else 0
 
 
+# ---------------------------------------------------------------- training (kata 12)
+
+
+def cmd_train(root: Path, args: argparse.Namespace) -> int:
+    from dojo.train import train  # imports torch: only when training
+
+    return train(args)
+
+
+def add_train_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--impl", help="whose kata 12 to train: katas (default), solutions, or a folder")
+    p.add_argument("--data-dir", help="CIFAR-10: an ImageFolder layout (train/, test/) or torchvision's folder")
+    p.add_argument("--download", action="store_true", help="let torchvision download CIFAR-10 into --data-dir")
+    p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--lr", type=float, default=0.05, help="peak learning rate of the one-cycle schedule")
+    p.add_argument("--device", default="auto", help="auto (CUDA, else MPS, else CPU), cpu, cuda, mps")
+    p.add_argument("--num-workers", type=int, default=0, help="DataLoader worker processes (DataLoader path)")
+    p.add_argument("--pin-memory", action="store_true", help="pin host memory (DataLoader path, CUDA only)")
+    fast = p.add_mutually_exclusive_group()
+    fast.add_argument("--gpu-resident", dest="gpu_resident", action="store_true", default=None,
+                      help="keep the data set on the device and batch there (default on CUDA)")
+    fast.add_argument("--dataloader", dest="gpu_resident", action="store_false", help="use the kata's DataLoaders")
+    p.add_argument("--decode-workers", type=int, default=os.cpu_count() or 1,
+                   help="processes decoding JPEGs once for --gpu-resident (cached afterwards)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default="runs/lenet", help="folder for checkpoint.pt, history.json and curves.png")
+    p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
+
+
 # ---------------------------------------------------------------- entry point
 
 
@@ -404,6 +451,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("reset", help="restore a kata's stub (your file is backed up in .dojo/backup/)")
     p.add_argument("kata")
     p.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
+    p = sub.add_parser("train", help="train kata 12's LeNet on CIFAR-10 (or a synthetic stand-in offline)")
+    add_train_arguments(p)
     p = sub.add_parser("build", help="generate katas/ from the solution markers in solutions/")
     p.add_argument("--check", action="store_true", help="only check that katas/ is up to date; exit 1 if not")
     sub.add_parser("check", help="prove every solution passes, every fresh stub fails each test, no answer leaks")
@@ -423,6 +472,7 @@ COMMANDS = {
     "build": cmd_build,
     "check": cmd_check,
     "grade": cmd_grade,
+    "train": cmd_train,
 }
 
 
