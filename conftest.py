@@ -139,6 +139,12 @@ def _shorten_repeats(config: pytest.Config) -> bool:
     return not config.getoption("all_failures") and impl_label(ROOT, config.stash[impl_key]) != "solutions"
 
 
+@pytest.fixture(scope="session")
+def impl_folder(pytestconfig: pytest.Config) -> Path:
+    """The folder under test (--impl), for code that loads a kata itself (benchmarks, tools)."""
+    return pytestconfig.stash[impl_key]
+
+
 def _is_stub_error(exc: BaseException | None) -> bool:
     seen = set()
     while exc is not None and id(exc) not in seen:
