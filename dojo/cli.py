@@ -44,8 +44,8 @@ def _status_style(status: str) -> str:
 
 def _progress_table(rows: list[progress.KataProgress], title: str) -> Table:
     table = Table(title=title, title_justify="left")
-    for col in ("kata", "title", "progress", "done", "next exercise"):
-        table.add_column(col, no_wrap=col != "title")
+    for col in ("kata", "topic", "progress", "done", "next exercise"):
+        table.add_column(col, no_wrap=True)
     for row in rows:
         total = len(row.kata.exercises)
         nxt = row.next
@@ -57,7 +57,7 @@ def _progress_table(rows: list[progress.KataProgress], title: str) -> Table:
             )
         else:
             nxt_text = "[dim]no test could run here[/]"
-        table.add_row(row.kata.id, row.kata.title, progress.bar(row.done, total), f"{row.done}/{total}", nxt_text)
+        table.add_row(row.kata.id, row.kata.stem.split("_", 1)[1], progress.bar(row.done, total), f"{row.done}/{total}", nxt_text)
     return table
 
 
@@ -79,8 +79,9 @@ def cmd_progress(root: Path, args: argparse.Namespace) -> int:
     if ex.status == progress.WRONG and ex.first_message:
         console.print(f"[red]A test fails:[/] {escape(ex.first_message)}")
     console.print(escape(_docstring(root, first.kata, ex.exercise.name)), style="cyan", soft_wrap=True)
+    folder = "katas" if not args.impl or args.impl == "katas" else args.impl.rstrip("/")
     console.print(
-        f"\nEdit [bold]katas/{first.kata.filename}[/], then: `dojo watch` (re-runs on save), "
+        f"\nEdit [bold]{escape(folder)}/{first.kata.filename}[/], then: `dojo watch` (re-runs on save), "
         f"`dojo hint {first.kata.id}` when stuck, `pytest -m {first.kata.marker}` for the full test output."
     )
     return 0
