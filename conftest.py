@@ -12,6 +12,7 @@ learner sees at the end of a run.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -69,6 +70,13 @@ def pytest_configure(config: pytest.Config) -> None:
             f"({KATAS[0].filename}, ...); is it the right folder?"
         )
     config.stash[impl_key] = folder
+    if "benchmark" not in (config.getoption("markexpr") or "") and "OMP_NUM_THREADS" not in os.environ:
+        import torch
+
+        # The tests run thousands of tiny ops: one thread avoids OpenMP's hand-offs, which cost
+        # more than the work itself (3x slower on 2 busy cores, and `dojo check` runs two suites
+        # at once). Benchmarks keep PyTorch's default.
+        torch.set_num_threads(1)
     config.stash[outcomes_key] = []
     config.stash[failed_exercises_key] = set()
 
