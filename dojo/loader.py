@@ -31,9 +31,16 @@ def load_kata(folder: Path, stem: str) -> ModuleType:
     path = folder / f"{stem}.py"
     if not path.is_file():
         raise KataLoadError(f"{_short(path)} does not exist (expected a file named {stem}.py in {_short(folder)})")
-    # A unique module name per folder, so katas/ and solutions/ versions never collide in sys.modules.
-    digest = hashlib.sha1(str(folder).encode()).hexdigest()[:8]
-    name = f"kata_{digest}_{stem}"
+    # The module is registered under its plain stem, with its folder on sys.path, so that a
+    # DataLoader worker started with "spawn" (the default on macOS and Windows) can import it
+    # again to unpickle a Dataset defined in the kata. Only if another folder's version of the
+    # same kata is already loaded in this process does it get a unique, folder-specific name.
+    name = stem
+    loaded = sys.modules.get(name)
+    if loaded is not None and Path(getattr(loaded, "__file__", "")) != path:
+        name = f"kata_{hashlib.sha1(str(folder).encode()).hexdigest()[:8]}_{stem}"
+    if str(folder) not in sys.path:
+        sys.path.append(str(folder))
     spec = importlib.util.spec_from_file_location(name, path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
