@@ -331,7 +331,11 @@ def bench_command(json_path: str | Path, impl: str | None = None, quick: bool = 
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--impl", help="whose kata 11 to time: katas (default; env KATA_IMPL), solutions, or a folder")
+    p.add_argument(
+        "--impl",
+        default=argparse.SUPPRESS,  # keeps a `dojo --impl X bench` given before the subcommand
+        help="whose kata 11 to time: katas (default; env KATA_IMPL), solutions, or a folder",
+    )
     p.add_argument("--quick", action="store_true", help="small data sets: well under a minute on a 2-core CPU (figures are rougher)")
     p.add_argument("--load", metavar="JSON", help="summarize this saved run instead of running the benchmarks")
     p.add_argument("--json", metavar="PATH", help="where to save the run (default .dojo/bench/bench-<time>.json)")
@@ -358,7 +362,7 @@ def run(args: argparse.Namespace, root: Path | None = None, console: Console | N
     json_path = json_path if json_path.is_absolute() else Path.cwd() / json_path
     json_path.parent.mkdir(parents=True, exist_ok=True)
     json_path.unlink(missing_ok=True)  # a stale file must not pass for this run's figures
-    cmd = bench_command(json_path, args.impl, args.quick, args.pytest_args)
+    cmd = bench_command(json_path, getattr(args, "impl", None), args.quick, args.pytest_args)
     console.print(f"[dim]$ {escape(' '.join(cmd))}[/]")
     returncode = subprocess.run(cmd, cwd=root).returncode
     if not json_path.is_file():

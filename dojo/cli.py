@@ -405,6 +405,12 @@ def cmd_grade(root: Path, args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------- training (kata 12)
 
 
+def cmd_bench(root: Path, args: argparse.Namespace) -> int:
+    from dojo.bench import run
+
+    return run(args, root)
+
+
 def cmd_train(root: Path, args: argparse.Namespace) -> int:
     from dojo.train import train  # imports torch: only when training
 
@@ -412,7 +418,7 @@ def cmd_train(root: Path, args: argparse.Namespace) -> int:
 
 
 def add_train_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--impl", help="whose kata 12 to train: katas (default), solutions, or a folder")
+    p.add_argument("--impl", default=argparse.SUPPRESS, help="whose kata 12 to train: katas (default), solutions, or a folder")
     p.add_argument("--data-dir", help="CIFAR-10: an ImageFolder layout (train/, test/) or torchvision's folder")
     p.add_argument("--download", action="store_true", help="let torchvision download CIFAR-10 into --data-dir")
     p.add_argument("--epochs", type=int, default=10)
@@ -442,7 +448,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--impl", default=None, help="folder to test: katas (default), solutions, or a path")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    sub.add_parser("progress", help="progress table and the next exercise (the default)")
+    p = sub.add_parser("progress", help="progress table and the next exercise (the default)")
+    p.add_argument("--impl", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     p = sub.add_parser("watch", help="re-run the current kata's tests whenever a file is saved")
     p.add_argument("kata", nargs="?", help="kata to watch (default: the first one not complete)")
     p.add_argument("--interval", type=float, default=0.5, help="seconds between checks for changes")
@@ -454,6 +461,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
     p = sub.add_parser("train", help="train kata 12's LeNet on CIFAR-10 (or a synthetic stand-in offline)")
     add_train_arguments(p)
+    p = sub.add_parser("bench", help="time DataLoader settings (num_workers x pin_memory) with your kata 11; table + chart")
+    from dojo.bench import add_arguments as add_bench_arguments  # no torch import at module level
+
+    add_bench_arguments(p)
     p = sub.add_parser("build", help="generate katas/ from the solution markers in solutions/")
     p.add_argument("--check", action="store_true", help="only check that katas/ is up to date; exit 1 if not")
     sub.add_parser("check", help="prove every solution passes, every fresh stub fails each test, no answer leaks")
@@ -474,6 +485,7 @@ COMMANDS = {
     "check": cmd_check,
     "grade": cmd_grade,
     "train": cmd_train,
+    "bench": cmd_bench,
 }
 
 
