@@ -128,3 +128,19 @@ def expect_raises(exc_type: type[BaseException], match: str, what: str) -> Itera
         yield info
         # Reached only when nothing was raised; pytest's Failed is not exc_type, so it escapes.
         pytest.fail(f"{what} returned without raising; expected {exc_type.__name__} matching {match!r}", pytrace=False)
+
+
+def spy_on_to(monkeypatch: pytest.MonkeyPatch) -> dict[int, list[bool]]:
+    """Record the non_blocking flag of every Tensor.to call, by id() of the tensor moved."""
+    calls: dict[int, list[bool]] = {}
+    original = torch.Tensor.to
+
+    def spy(self, *args, **kwargs):
+        flag = kwargs.get("non_blocking")
+        if flag is None:  # to(device, dtype, non_blocking, copy): the first positional bool is non_blocking
+            flag = next((a for a in args if isinstance(a, bool)), False)
+        calls.setdefault(id(self), []).append(bool(flag))
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.Tensor, "to", spy)
+    return calls

@@ -16,7 +16,7 @@ import pytest
 import torch
 
 from dojo.stubs import STUB_TAG
-from dojo.testing import GPU_ONLY, check, check_tensor, describe, exercise
+from dojo.testing import GPU_ONLY, check, check_tensor, describe, exercise, spy_on_to
 
 META = torch.device("meta")
 
@@ -253,22 +253,6 @@ def _tensors(obj, path: str = "batch"):
             yield from _tensors(value, f"{path}[{i}]")
 
 
-def _spy_on_to(monkeypatch) -> dict[int, list[bool]]:
-    """Record the non_blocking flag of every Tensor.to call, by id() of the tensor moved."""
-    calls: dict[int, list[bool]] = {}
-    original = torch.Tensor.to
-
-    def spy(self, *args, **kwargs):
-        flag = kwargs.get("non_blocking")
-        if flag is None:  # to(device, dtype, non_blocking, copy): the first positional bool is non_blocking
-            flag = next((a for a in args if isinstance(a, bool)), False)
-        calls.setdefault(id(self), []).append(bool(flag))
-        return original(self, *args, **kwargs)
-
-    monkeypatch.setattr(torch.Tensor, "to", spy)
-    return calls
-
-
 def _check_non_blocking(calls: dict[int, list[bool]], sources: list, pinned: set[str]) -> None:
     """Each (path, tensor) of `sources` (listed before the call) was moved with the right flag."""
     __tracebackhide__ = True
@@ -345,7 +329,7 @@ class TestBatchToDevice:
     def test_ordinary_memory_is_moved_without_non_blocking(self, kata, monkeypatch):
         batch = _batch()
         sources = list(_tensors(batch))
-        calls = _spy_on_to(monkeypatch)
+        calls = spy_on_to(monkeypatch)
         kata.batch_to_device(batch, META)
         _check_non_blocking(calls, sources, pinned=set())
 
@@ -357,7 +341,7 @@ class TestBatchToDevice:
         original = torch.Tensor.is_pinned
         monkeypatch.setattr(torch.Tensor, "is_pinned", lambda self, *a, **k: id(self) in pinned_ids or original(self, *a, **k))
         sources = list(_tensors(batch))
-        calls = _spy_on_to(monkeypatch)
+        calls = spy_on_to(monkeypatch)
         kata.batch_to_device(batch, META)
         _check_non_blocking(calls, sources, pinned)
 
@@ -367,7 +351,7 @@ class TestBatchToDevice:
         batch["image"] = batch["image"].pin_memory()
         batch["boxes"][1] = batch["boxes"][1].pin_memory()
         sources = list(_tensors(batch))
-        calls = _spy_on_to(monkeypatch)
+        calls = spy_on_to(monkeypatch)
         got = kata.batch_to_device(batch, device)
         torch.cuda.synchronize()  # asynchronous copies must be finished before the values are read
         _check_non_blocking(calls, sources, pinned={"batch['image']", "batch['boxes'][1]"})

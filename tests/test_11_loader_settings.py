@@ -19,7 +19,7 @@ import pytest
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from dojo.testing import GPU_ONLY, check, check_tensor, describe, exercise, expect_raises
+from dojo.testing import GPU_ONLY, check, check_tensor, describe, exercise, expect_raises, spy_on_to
 
 META = torch.device("meta")
 
@@ -303,22 +303,6 @@ class TestInMemoryDataset:
             check_tensor(batch[1], want[1], f"{what}: batch {i}, y")
 
 
-def _moves(monkeypatch) -> dict[int, list[bool]]:
-    """Record the non_blocking flag of every Tensor.to call, by id() of the tensor moved."""
-    calls: dict[int, list[bool]] = {}
-    original = torch.Tensor.to
-
-    def spy(self, *args, **kwargs):
-        flag = kwargs.get("non_blocking")
-        if flag is None:  # to(device, dtype, non_blocking, copy): the first positional bool is non_blocking
-            flag = next((a for a in args if isinstance(a, bool)), False)
-        calls.setdefault(id(self), []).append(bool(flag))
-        return original(self, *args, **kwargs)
-
-    monkeypatch.setattr(torch.Tensor, "to", spy)
-    return calls
-
-
 def _check_flags(calls: dict[int, list[bool]], batch, pinned: set[int], what: str) -> None:
     """Tensor i of `batch` was moved with non_blocking=True exactly when i is in `pinned`."""
     __tracebackhide__ = True
@@ -363,7 +347,7 @@ class TestMoveBatch:
 
     def test_ordinary_memory_is_moved_without_non_blocking(self, kata, monkeypatch):
         batch = _batch()
-        calls = _moves(monkeypatch)
+        calls = spy_on_to(monkeypatch)
         kata.move_batch(batch, META)
         _check_flags(calls, batch, set(), "move_batch((x, y, z) in ordinary memory, 'meta')")
 
@@ -372,7 +356,7 @@ class TestMoveBatch:
         batch = _batch()
         original = torch.Tensor.is_pinned
         monkeypatch.setattr(torch.Tensor, "is_pinned", lambda self, *a, **k: self is batch[1] or original(self, *a, **k))
-        calls = _moves(monkeypatch)
+        calls = spy_on_to(monkeypatch)
         kata.move_batch(batch, META)
         _check_flags(calls, batch, {1}, "move_batch((x, y pinned, z), 'meta')")
 
@@ -381,7 +365,7 @@ class TestMoveBatch:
         x, y = torch.randn(8, 3), torch.arange(8)
         batch = next(iter(DataLoader(TensorDataset(x, y), batch_size=8, pin_memory=True)))
         check(batch[0].is_pinned(), "DataLoader(..., pin_memory=True) did not pin on this CUDA machine (test setup)")
-        calls = _moves(monkeypatch)
+        calls = spy_on_to(monkeypatch)
         got = kata.move_batch(batch, device)
         torch.cuda.synchronize()  # asynchronous copies must be finished before the values are read
         _check_flags(calls, batch, {0, 1}, "move_batch(pinned batch of a pin_memory=True loader, cuda)")
