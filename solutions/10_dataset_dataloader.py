@@ -119,7 +119,8 @@ def train_val_loaders(
     train_loader = DataLoader(
         train_part, batch_size=batch_size, shuffle=True, generator=torch.Generator().manual_seed(seed)
     )
-    # Validation measures; it needs no randomness at all.
+    # Validation measures: no shuffling. (Each pass over a DataLoader without its own generator
+    # still draws a worker base seed from the global generator; harmless here, see the lesson.)
     val_loader = DataLoader(val_part, batch_size=batch_size, shuffle=False)
     return train_loader, val_loader
     # END SOLUTION
