@@ -210,7 +210,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
         if (stem, exercise) in seen and _shorten_repeats(item.config):
             # One full report per exercise is enough to act on; the rest would be a wall of text.
             crash = getattr(getattr(report.longrepr, "reprcrash", None), "message", "") or str(report.longrepr)
-            first_line = crash.strip().splitlines()[0].removeprefix("Failed: ")[:160] if crash.strip() else "same failure"
+            first_line = crash.strip().splitlines()[0].removeprefix("Failed: ")[:300] if crash.strip() else "same failure"
             report.longrepr = f"fails too: {first_line}\n(the first failure of {exercise} above has the details)"
         else:
             seen.add((stem, exercise))
