@@ -132,8 +132,10 @@ def train_one_epoch(
 
     The returned loss is the mean over *samples* of the losses computed before each step: weight
     each batch's loss by its number of samples (the last batch may be smaller), sum, and divide
-    by the number of samples. Keep Python numbers (`loss.item()`), not tensors: a sum of loss
-    tensors keeps every batch's graph alive and makes the function return a tensor.
+    by the number of samples. Return a Python float, and never sum the loss tensors themselves:
+    that keeps every batch's graph alive. Either add up `loss.item()` (simple), or add up
+    `loss.detach()` on the device and call `.item()` once at the end (faster on a GPU: every
+    `.item()` makes the CPU wait until the GPU has finished all the work queued so far).
     """
     # TODO: your code here (the docstring above is the exercise).
     raise NotImplementedError("12_lenet_cifar.train_one_epoch is not done yet (stuck? dojo hint 12)")

@@ -167,21 +167,25 @@ def train_one_epoch(
 
     The returned loss is the mean over *samples* of the losses computed before each step: weight
     each batch's loss by its number of samples (the last batch may be smaller), sum, and divide
-    by the number of samples. Keep Python numbers (`loss.item()`), not tensors: a sum of loss
-    tensors keeps every batch's graph alive and makes the function return a tensor.
+    by the number of samples. Return a Python float, and never sum the loss tensors themselves:
+    that keeps every batch's graph alive. Either add up `loss.item()` (simple), or add up
+    `loss.detach()` on the device and call `.item()` once at the end (faster on a GPU: every
+    `.item()` makes the CPU wait until the GPU has finished all the work queued so far).
     """
     # BEGIN SOLUTION
     model.train()
-    total, count = 0.0, 0
+    total, count = 0.0, 0  # total becomes a tensor, on the loss's device, at the first batch
     for images, labels in loader:
         images, labels = images.to(device), labels.to(device)
         optimizer.zero_grad()  # before backward: nothing left over from earlier steps
         loss = loss_fn(model(images), labels)
         loss.backward()
         optimizer.step()
-        total += loss.item() * len(labels)
+        # detach(): a number to log, not a graph to keep. No .item() here: on a GPU it would
+        # stall the CPU every step instead of letting it queue the next batch's work.
+        total += loss.detach() * len(labels)
         count += len(labels)
-    return total / count
+    return float(total) / count  # the one wait for the GPU, and a Python float
     # END SOLUTION
 
 
@@ -205,15 +209,16 @@ def evaluate(
     """
     # BEGIN SOLUTION
     model.eval()
-    correct = torch.zeros(num_classes, dtype=torch.long)
-    seen = torch.zeros(num_classes, dtype=torch.long)
+    correct = torch.zeros(num_classes, dtype=torch.long, device=device)
+    seen = torch.zeros(num_classes, dtype=torch.long, device=device)
     with torch.no_grad():
         for images, labels in loader:
-            predicted = model(images.to(device)).argmax(dim=1).cpu()  # dim=1: one class per sample
-            labels = labels.cpu()
+            predicted = model(images.to(device)).argmax(dim=1)  # dim=1: one class per sample
+            labels = labels.to(device)
             # bincount with minlength keeps one slot per class, even for classes never seen.
             seen += torch.bincount(labels, minlength=num_classes)
             correct += torch.bincount(labels[predicted == labels], minlength=num_classes)
+    correct, seen = correct.cpu(), seen.cpu()  # one copy back at the end, not one per batch
     accuracy = correct.sum().item() / seen.sum().item()
     # 0 / 0 is nan in floating point: exactly the value of a class with no samples.
     per_class = (correct.double() / seen.double()).tolist()
