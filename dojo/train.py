@@ -119,20 +119,26 @@ class GpuBatches:
         return math.ceil(len(self.labels) / self.batch_size)
 
     def __iter__(self):
-        n, dev = len(self.labels), self.labels.device
-        order = torch.randperm(n, device=dev, generator=self.generator) if self.train else torch.arange(n, device=dev)
-        for start in range(0, n, self.batch_size):
-            idx = order[start : start + self.batch_size]
-            x = self.images[idx]
-            if self.train:
-                b = len(idx)
-                dy, dx = torch.randint(0, 9, (2, b, 1), device=dev, generator=self.generator)
-                rows = (dy + torch.arange(32, device=dev))[:, None, :, None]
-                cols = (dx + torch.arange(32, device=dev))[:, None, None, :]
-                x = x[torch.arange(b, device=dev)[:, None, None, None], torch.arange(3, device=dev)[None, :, None, None], rows, cols]
-                flip = torch.rand(b, device=dev, generator=self.generator) < 0.5
-                x = torch.where(flip[:, None, None, None], x.flip(3), x)
-            yield (x.float() / 127.5 - 1.0), self.labels[idx]
+        images, labels = self.images, self.labels
+        if self.train:
+            images, labels = self._shuffled_and_augmented()
+        for start in range(0, len(labels), self.batch_size):
+            batch = slice(start, start + self.batch_size)
+            yield images[batch].float() / 127.5 - 1.0, labels[batch]
+
+    def _shuffled_and_augmented(self) -> tuple[torch.Tensor, torch.Tensor]:
+        # The whole epoch at once, in a handful of big kernels: per batch, only a slice and the
+        # normalisation are left. With LeNet's tiny batches of work, what limits a GPU step is
+        # how many kernels the CPU must launch, not how long they run.
+        n, dev, g = len(self.labels), self.labels.device, self.generator
+        order = torch.randperm(n, device=dev, generator=g)
+        dy, dx = torch.randint(0, 9, (2, n, 1), device=dev, generator=g)  # 32x32 crop of the 40x40 padded image
+        rows = (dy + torch.arange(32, device=dev))[:, None, :, None]
+        cols = (dx + torch.arange(32, device=dev))[:, None, None, :]
+        channels = torch.arange(3, device=dev)[None, :, None, None]
+        images = self.images[order[:, None, None, None], channels, rows, cols]
+        flip = torch.rand(n, device=dev, generator=g) < 0.5
+        return torch.where(flip[:, None, None, None], images.flip(3), images), self.labels[order]
 
 
 class Tracked:
@@ -190,12 +196,7 @@ def build_data(kata: ModuleType, args, device: torch.device, root: Path):
         (train_x, train_y), (test_x, test_y) = synthetic_cifar(seed=args.seed)
         classes, what = [f"pattern {i}" for i in range(10)], "synthetic stand-in"
         if args.gpu_resident:
-            return (
-                GpuBatches(train_x.to(device), train_y.to(device), args.batch_size, True, args.seed),
-                GpuBatches(test_x.to(device), test_y.to(device), args.batch_size, False),
-                classes,
-                what,
-            )
+            return gpu_batches(train_x, train_y, test_x, test_y, device, args) + (classes, what)
         norm = lambda x: x.float() / 127.5 - 1.0  # noqa: E731  the kata's Normalize(0.5, 0.5)
         train_set = torch.utils.data.TensorDataset(norm(train_x), train_y)
         test_set = torch.utils.data.TensorDataset(norm(test_x), test_y)
@@ -212,14 +213,19 @@ def build_data(kata: ModuleType, args, device: torch.device, root: Path):
         train_x, train_y = decoded_split(train_set, cache / f"train-{tag}.pt", args.decode_workers)
         test_x, test_y = decoded_split(test_set, cache / f"test-{tag}.pt", args.decode_workers)
         console.print(f"decoded {len(train_y) + len(test_y):,} images in {time.perf_counter() - started:.1f} s (cached in .dojo/cache)")
-        return (
-            GpuBatches(train_x.to(device), train_y.to(device), args.batch_size, True, args.seed),
-            GpuBatches(test_x.to(device), test_y.to(device), args.batch_size, False),
-            classes,
-            what,
-        )
+        return gpu_batches(train_x, train_y, test_x, test_y, device, args) + (classes, what)
     train_loader, test_loader = kata.make_loaders(train_set, test_set, args.batch_size, args.seed, args.num_workers)
     return _pin(train_loader, args), _pin(test_loader, args), classes, what
+
+
+def gpu_batches(train_x, train_y, test_x, test_y, device: torch.device, args) -> tuple[GpuBatches, GpuBatches]:
+    # Test labels stay on the CPU, as a DataLoader would give them: the kata's `evaluate` may
+    # compare them with predictions it brought back with .cpu(). Evaluation keeps no activations
+    # for a backward pass, so it takes bigger batches: fewer steps for the CPU to launch.
+    return (
+        GpuBatches(train_x.to(device), train_y.to(device), args.batch_size, True, args.seed),
+        GpuBatches(test_x.to(device), test_y.cpu(), max(args.batch_size, 1000), False),
+    )
 
 
 def _pin(loader, args):
@@ -278,6 +284,10 @@ def train(args: argparse.Namespace) -> int:
     if args.gpu_resident is None:
         args.gpu_resident = device.type == "cuda"
     torch.manual_seed(args.seed)
+    if device.type == "cuda":
+        # Every batch has one of a few shapes, so cuDNN may time its convolution algorithms once
+        # per shape and keep the fastest, instead of guessing.
+        torch.backends.cudnn.benchmark = True
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     checkpoint = out / "checkpoint.pt"
