@@ -31,6 +31,7 @@ from rich.panel import Panel
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from dojo import STARTED
 from dojo.loader import KataLoadError, load_kata
 from dojo.project import ImplError, find_root, resolve_impl
 
@@ -339,7 +340,8 @@ def train(args: argparse.Namespace) -> int:
     if history:
         save_curves(history, out / "curves.png", f"LeNet, {what}")
     console.print(
-        f"[bold]final test accuracy {100 * acc:.2f}%[/] after {args.epochs} epochs; wall time {total:.1f} s "
-        f"(data loading included). Checkpoint: {checkpoint}; curves: {out / 'curves.png'}"
+        f"[bold]final test accuracy {100 * acc:.2f}%[/] after {args.epochs} epochs; {total:.1f} s of data "
+        f"loading, training and evaluation, {time.perf_counter() - STARTED:.1f} s since the command started "
+        f"(imports included).\nCheckpoint: {checkpoint}; curves: {out / 'curves.png'}"
     )
     return 0

@@ -41,3 +41,25 @@ def test_a_bad_impl_is_one_line(tmp_path):
     )
     assert proc.returncode != 0
     assert proc.stderr.strip().startswith("dojo train: --impl=") and "Traceback" not in proc.stderr
+
+
+def test_gpu_batches_cover_the_epoch_with_crops_and_flips_of_the_padded_images():
+    import torch
+
+    from dojo.train import GpuBatches
+
+    images = torch.randint(0, 256, (10, 3, 32, 32), dtype=torch.uint8)
+    batches = GpuBatches(images, torch.arange(10), batch_size=4, train=True)
+    seen = []
+    for x, y in batches:
+        assert x.dtype == torch.float32 and x.shape[1:] == (3, 32, 32) and -1 <= x.min() <= x.max() <= 1
+        for xi, yi in zip(x, y):
+            padded = batches.images[yi].float() / 127.5 - 1.0
+            crops = [padded[:, r : r + 32, c : c + 32] for r in range(9) for c in range(9)]
+            assert any(torch.equal(xi, crop) or torch.equal(xi, crop.flip(2)) for crop in crops), f"image {yi} is no crop of its padded self"
+        seen += y.tolist()
+    assert len(batches) == 3 and sorted(seen) == list(range(10)), "every image once per epoch"
+
+    test = GpuBatches(images, torch.arange(10), batch_size=4, train=False)
+    x, y = next(iter(test))
+    assert torch.equal(x, images[:4].float() / 127.5 - 1.0) and y.tolist() == [0, 1, 2, 3], "test batches: in order, not augmented"

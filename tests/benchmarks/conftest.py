@@ -151,6 +151,7 @@ def machine_info(bench_device: torch.device, sizes: Sizes, impl_folder: Path) ->
         "device": str(bench_device),
         "device_name": device_name(bench_device),
         "cpu_count": cpu_count(),
+        "torch_threads": torch.get_num_threads(),  # the main process's; each worker uses one
         "torch": torch.__version__,
         "python": platform.python_version(),
         "impl": impl_label(ROOT, impl_folder),
