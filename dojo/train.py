@@ -104,13 +104,16 @@ class GpuBatches:
     """An iterable of (images, labels) batches cut from tensors that already live on the device.
 
     Training batches are shuffled with a seeded generator and augmented like the kata's training
-    transform (random crop 32 with padding 4, horizontal flip); every batch is normalised to
-    [-1, 1] like ToTensor + Normalize(0.5, 0.5). It quacks like a DataLoader where the kata needs
-    one: iteration and len().
+    transform: a random 32x32 crop of the image padded by `padding` pixels, and a horizontal
+    flip. Every batch is normalised to [-1, 1] like ToTensor + Normalize(0.5, 0.5). Test labels
+    may stay on the CPU. It quacks like a DataLoader where the kata needs one: iteration, len().
     """
 
-    def __init__(self, images: torch.Tensor, labels: torch.Tensor, batch_size: int, train: bool, seed: int = 0):
-        self.images = torch.nn.functional.pad(images, (4, 4, 4, 4)) if train else images
+    def __init__(
+        self, images: torch.Tensor, labels: torch.Tensor, batch_size: int, train: bool, seed: int = 0, padding: int = 4
+    ):
+        self.padding = padding
+        self.images = torch.nn.functional.pad(images, (padding,) * 4) if train else images
         self.labels = labels
         self.batch_size, self.train = batch_size, train
         self.generator = torch.Generator(device=images.device).manual_seed(seed)
@@ -133,7 +136,7 @@ class GpuBatches:
         # how many kernels the CPU must launch, not how long they run.
         n, dev, g = len(self.labels), self.labels.device, self.generator
         order = torch.randperm(n, device=dev, generator=g)
-        dy, dx = torch.randint(0, 9, (2, n, 1), device=dev, generator=g)  # 32x32 crop of the 40x40 padded image
+        dy, dx = torch.randint(0, 2 * self.padding + 1, (2, n, 1), device=dev, generator=g)  # where each 32x32 crop starts
         rows = (dy + torch.arange(32, device=dev))[:, None, :, None]
         cols = (dx + torch.arange(32, device=dev))[:, None, None, :]
         channels = torch.arange(3, device=dev)[None, :, None, None]
@@ -224,7 +227,7 @@ def gpu_batches(train_x, train_y, test_x, test_y, device: torch.device, args) ->
     # compare them with predictions it brought back with .cpu(). Evaluation keeps no activations
     # for a backward pass, so it takes bigger batches: fewer steps for the CPU to launch.
     return (
-        GpuBatches(train_x.to(device), train_y.to(device), args.batch_size, True, args.seed),
+        GpuBatches(train_x.to(device), train_y.to(device), args.batch_size, True, args.seed, args.crop_padding),
         GpuBatches(test_x.to(device), test_y.cpu(), max(args.batch_size, 1000), False),
     )
 
@@ -298,7 +301,7 @@ def train(args: argparse.Namespace) -> int:
     model = kata.LeNet().to(device)
     optimizer = torch.optim.SGD(model.parameters(), lr=args.lr, momentum=0.9, nesterov=True, weight_decay=5e-4)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, one_cycle(args.epochs))
-    loss_fn = torch.nn.CrossEntropyLoss()
+    loss_fn = torch.nn.CrossEntropyLoss(label_smoothing=args.label_smoothing)
     history: list[dict] = []
     start_epoch = 0
     if args.resume:
@@ -311,10 +314,11 @@ def train(args: argparse.Namespace) -> int:
             scheduler.step()
         console.print(f"resumed from {checkpoint} after epoch {start_epoch}")
 
-    path = "GPU-resident batches" if args.gpu_resident else f"DataLoader, num_workers={args.num_workers}, pin_memory={args.pin_memory}"
+    path = f"GPU-resident batches, crop padding {args.crop_padding}" if args.gpu_resident else f"DataLoader, num_workers={args.num_workers}, pin_memory={args.pin_memory}"
     console.print(
         f"training LeNet from [bold]{escape(args.impl)}[/] on {device} | {what} | {path} | "
-        f"{args.epochs} epochs, batch {args.batch_size}, lr {args.lr} (one-cycle) | torch {torch.__version__}"
+        f"{args.epochs} epochs, batch {args.batch_size}, lr {args.lr} (one-cycle), label smoothing "
+        f"{args.label_smoothing} | torch {torch.__version__}"
     )
     columns = [TextColumn("epoch {task.fields[epoch]:>3}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), TextColumn("{task.fields[info]}")]
     acc, per_class = float("nan"), []
