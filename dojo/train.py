@@ -123,26 +123,35 @@ class GpuBatches:
         return math.ceil(len(self.labels) / self.batch_size)
 
     def __iter__(self):
-        images, labels = self.images, self.labels
-        if self.train:
-            images, labels = self._shuffled_and_augmented()
-        for start in range(0, len(labels), self.batch_size):
-            batch = slice(start, start + self.batch_size)
-            yield images[batch].float() / 127.5 - 1.0, labels[batch]
+        if not self.train:
+            for start in range(0, len(self.labels), self.batch_size):
+                batch = slice(start, start + self.batch_size)
+                yield self.images[batch].float() / 127.5 - 1.0, self.labels[batch]
+            return
+        n, g = len(self.labels), self.generator
+        order = torch.randperm(n, device=self.labels.device, generator=g)
+        # On a GPU, augment the whole epoch at once, in a handful of big kernels: per batch only a
+        # slice and the normalisation are left, and with LeNet's small batches what limits a GPU
+        # step is how many kernels the CPU must launch, not how long they run. On the CPU, batch
+        # by batch: the same work, but in memory that stays in cache.
+        chunk = self.batch_size if self.images.device.type == "cpu" else n
+        for first in range(0, n, chunk):
+            indices = order[first : first + chunk]
+            images, labels = self._augmented(indices), self.labels[indices]
+            for start in range(0, len(indices), self.batch_size):
+                batch = slice(start, start + self.batch_size)
+                yield images[batch].float() / 127.5 - 1.0, labels[batch]
 
-    def _shuffled_and_augmented(self) -> tuple[torch.Tensor, torch.Tensor]:
-        # The whole epoch at once, in a handful of big kernels: per batch, only a slice and the
-        # normalisation are left. With LeNet's tiny batches of work, what limits a GPU step is
-        # how many kernels the CPU must launch, not how long they run.
-        n, dev, g = len(self.labels), self.labels.device, self.generator
-        order = torch.randperm(n, device=dev, generator=g)
-        dy, dx = torch.randint(0, 2 * self.padding + 1, (2, n, 1), device=dev, generator=g)  # where each 32x32 crop starts
+    def _augmented(self, indices: torch.Tensor) -> torch.Tensor:
+        """Images `indices`, each a random 32x32 crop of its padded self, half of them flipped."""
+        n, dev, g = len(indices), indices.device, self.generator
+        dy, dx = torch.randint(0, 2 * self.padding + 1, (2, n, 1), device=dev, generator=g)  # where each crop starts
         rows = (dy + torch.arange(32, device=dev))[:, None, :, None]
         cols = (dx + torch.arange(32, device=dev))[:, None, None, :]
         channels = torch.arange(3, device=dev)[None, :, None, None]
-        images = self.images[order[:, None, None, None], channels, rows, cols]
+        images = self.images[indices[:, None, None, None], channels, rows, cols]
         flip = torch.rand(n, device=dev, generator=g) < 0.5
-        return torch.where(flip[:, None, None, None], images.flip(3), images), self.labels[order]
+        return torch.where(flip[:, None, None, None], images.flip(3), images)
 
 
 class Tracked:
