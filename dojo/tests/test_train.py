@@ -63,3 +63,33 @@ def test_gpu_batches_cover_the_epoch_with_crops_and_flips_of_the_padded_images()
     test = GpuBatches(images, torch.arange(10), batch_size=4, train=False)
     x, y = next(iter(test))
     assert torch.equal(x, images[:4].float() / 127.5 - 1.0) and y.tolist() == [0, 1, 2, 3], "test batches: in order, not augmented"
+
+
+def test_an_image_folder_is_decoded_once_then_read_from_the_cache(tmp_path):
+    import hashlib
+
+    from PIL import Image
+
+    data = tmp_path / "cifar"
+    for split, per_class in (("train", 4), ("test", 2)):
+        for c in range(10):
+            folder = data / split / f"class{c}"
+            folder.mkdir(parents=True)
+            for i in range(per_class):
+                Image.new("RGB", (32, 32), (25 * c, 10 * i, 200)).save(folder / f"{i}.jpg")
+    tag = hashlib.sha1(str(data.resolve()).encode()).hexdigest()[:10]
+    caches = [ROOT / ".dojo" / "cache" / f"{split}-{tag}.pt" for split in ("train", "test")]
+    try:
+        written = []
+        for run in range(2):
+            proc = dojo_train("--epochs", "1", "--batch-size", "8", "--gpu-resident", "--decode-workers", "2",
+                              "--data-dir", str(data), "--out", str(tmp_path / "run"))
+            assert proc.returncode == 0, proc.stdout + proc.stderr
+            assert "SYNTHETIC" not in proc.stdout and "decoded 60 images" in proc.stdout
+            assert all(cache.exists() for cache in caches), f"run {run + 1} left no cache"
+            written.append([cache.stat().st_mtime_ns for cache in caches])
+        assert written[0] == written[1], "the second run decoded again instead of reading the cache"
+        assert "class9" in proc.stdout, "the per-class table names the folder's classes"
+    finally:
+        for cache in caches:
+            cache.unlink(missing_ok=True)
