@@ -67,7 +67,8 @@ class TestPairDataset:
     @pytest.mark.parametrize("index", [5, 6, -6], ids=["len", "len+1", "-len-1"])
     def test_an_index_out_of_range_raises_index_error(self, kata, index):
         dataset = kata.PairDataset(*pair_tensors(5))
-        with expect_raises(IndexError, r"(?i)index|range|bounds", f"PairDataset(5 samples)[{index}]"):
+        # Any message: the protocol (iteration stops at IndexError) only needs the type.
+        with expect_raises(IndexError, None, f"PairDataset(5 samples)[{index}]"):
             dataset[index]
 
     def test_iterating_the_dataset_stops_after_the_last_sample(self, kata):
