@@ -10,11 +10,11 @@ Usage
     dojo bench -- -k png             arguments after `--` go to pytest (here: only the PNG data set)
     python -m dojo.bench ...         the same, without the `dojo` entry point
 
-A run is `python -m pytest tests/benchmarks -m benchmark --benchmark-json=RUN.json [--impl=...]
-[--bench-quick] [--bench-workers=0,2,8]` (the benchmarks are skipped in the default test run;
-`--bench-quick` is known only with `tests/benchmarks` on the command line, the environment
-variable TORCH_KATAS_BENCH_QUICK=1 works anywhere); `--benchmark-disable` runs each case once,
-untimed, as a smoke test. A run is saved as
+A run is `python -m pytest tests/benchmarks/test_loader_throughput.py
+tests/benchmarks/test_host_to_device.py --benchmark-only --benchmark-json=RUN.json [--impl=...]
+[--bench-quick] [--bench-workers=0,2,8]` (the project's addopts skip benchmarks in every other
+run, with --benchmark-skip; --benchmark-only overrides it); `--benchmark-disable` runs each case
+once, untimed, as a smoke test. A run is saved as
 `.dojo/bench/bench-YYYYmmdd-HHMMSS.json` (or `--json PATH`), in pytest-benchmark's format, and
 the chart next to it (`--png PATH`). Two saved runs compare with pytest-benchmark's own tool:
 `pytest-benchmark compare A.json B.json --group-by=group`.
@@ -58,6 +58,7 @@ from rich.markup import escape
 from rich.table import Table
 
 PCIE_GEN5_X16_GB_PER_S = 63.0
+BENCH_FILES = ("tests/benchmarks/test_loader_throughput.py", "tests/benchmarks/test_host_to_device.py")
 BASELINE = (0, False)  # (num_workers, pin_memory) every speed-up is measured against
 
 
@@ -212,11 +213,15 @@ def renderables(run: BenchRun) -> list:
     """What the summary prints, in order."""
     out: list = []
     if not run.loader and not run.copies:
-        return ["[yellow]No benchmark figures in this file[/] (were they all skipped? kata 11 must be finished, "
-                "or use --impl=solutions; copies are timed on CUDA only)."]
+        return [
+            "[yellow]No benchmark figures in this file[/] (were they all skipped? kata 11 must be finished, "
+            "or use --impl=solutions; copies are timed on CUDA only)."
+        ]
     out += [escape(_header(run)), ""]
     if run.loader:
-        out.append("Loader: images/s of one epoch to the device (median), and the speed-up over num_workers=0, pin_memory=False.")
+        out.append(
+            "Loader: images/s of one epoch to the device (median), and the speed-up over num_workers=0, pin_memory=False."
+        )
     for dataset in run.datasets():
         about = run.descriptions.get(dataset)
         out += ["", f"[bold]{escape(dataset)}[/]" + (f": {escape(about)}" if about else ""), loader_table(run, dataset)]
@@ -228,7 +233,9 @@ def renderables(run: BenchRun) -> list:
         out += ["", "[yellow]No loader figures: finish kata 11 (or use --impl=solutions) to time the loader.[/]"]
     pins = {f.pin_memory for f in run.loader}
     if run.loader and pins == {False}:
-        out.append("[dim]pin_memory=True was not timed: it needs an accelerator (make_loader turns it off without one).[/]")
+        out.append(
+            "[dim]pin_memory=True was not timed: it needs an accelerator (make_loader turns it off without one).[/]"
+        )
     if run.copies:
         out += [
             "",
@@ -276,7 +283,12 @@ def write_chart(run: BenchRun, png_path: str | Path) -> Path:
         for i, (name, column) in enumerate((("pageable", 1), ("pinned", 2))):
             xs = [j + (i - 0.5) * width for j in range(len(rows))]
             ax.bar(xs, [row[column] or 0 for row in rows], width, label=name)
-        ax.axhline(PCIE_GEN5_X16_GB_PER_S, linestyle="--", color="grey", label=f"PCIe Gen5 x16 ≈ {PCIE_GEN5_X16_GB_PER_S:g} GB/s")
+        ax.axhline(
+            PCIE_GEN5_X16_GB_PER_S,
+            linestyle="--",
+            color="grey",
+            label=f"PCIe Gen5 x16 ≈ {PCIE_GEN5_X16_GB_PER_S:g} GB/s",
+        )
         ax.set_xticks(range(len(rows)), [size_label(row[0]) for row in rows])
         ax.set_xlabel("copy size")
         ax.set_ylabel("GB/s")
@@ -320,9 +332,20 @@ def summarize(json_path: str | Path, png_path: str | Path | None = None, console
     return text.export_text()
 
 
-def bench_command(json_path: str | Path, impl: str | None = None, quick: bool = False, pytest_args: list[str] = ()) -> list[str]:
+def bench_command(
+    json_path: str | Path, impl: str | None = None, quick: bool = False, pytest_args: list[str] = ()
+) -> list[str]:
     """The pytest command line of a benchmark run that saves its JSON at `json_path`."""
-    cmd = [sys.executable, "-m", "pytest", "tests/benchmarks", "-m", "benchmark", f"--benchmark-json={json_path}", "-rs"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "tests/benchmarks",
+        "-m",
+        "benchmark",
+        f"--benchmark-json={json_path}",
+        "-rs",
+    ]
     if impl:
         cmd.append(f"--impl={impl}")
     if quick:
@@ -330,17 +353,23 @@ def bench_command(json_path: str | Path, impl: str | None = None, quick: bool = 
     return cmd + list(pytest_args)
 
 
-def add_arguments(p: argparse.ArgumentParser) -> None:
+def add_bench_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--impl",
         default=argparse.SUPPRESS,  # keeps a `dojo --impl X bench` given before the subcommand
         help="whose kata 11 to time: katas (default; env KATA_IMPL), solutions, or a folder",
     )
-    p.add_argument("--quick", action="store_true", help="small data sets: well under a minute on a 2-core CPU (figures are rougher)")
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="small data sets: well under a minute on a 2-core CPU (figures are rougher)",
+    )
     p.add_argument("--load", metavar="JSON", help="summarize this saved run instead of running the benchmarks")
     p.add_argument("--json", metavar="PATH", help="where to save the run (default .dojo/bench/bench-<time>.json)")
     p.add_argument("--png", metavar="PATH", help="where to write the chart (default: the JSON's path with .png)")
-    p.add_argument("pytest_args", nargs="*", metavar="-- PYTEST_ARGS", help="after --: more pytest arguments, e.g. -- -k png")
+    p.add_argument(
+        "pytest_args", nargs="*", metavar="-- PYTEST_ARGS", help="after --: more pytest arguments, e.g. -- -k png"
+    )
 
 
 def run(args: argparse.Namespace, root: Path | None = None, console: Console | None = None) -> int:
@@ -377,9 +406,18 @@ def run(args: argparse.Namespace, root: Path | None = None, console: Console | N
     return returncode
 
 
+def add_arguments(sub) -> None:
+    p = sub.add_parser("bench", help="time DataLoader settings (num_workers x pin_memory) with your kata 11; table + chart")
+    add_bench_arguments(p)
+
+
+def cmd_bench(root: Path, args: argparse.Namespace) -> int:
+    return run(args, root)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m dojo.bench", description=__doc__.split("\n\n")[0])
-    add_arguments(parser)
+    add_bench_arguments(parser)
     return run(parser.parse_args(argv))
 
 

@@ -1,11 +1,17 @@
-"""Where things live: the repository root, the kata metadata file, and `--impl` folders."""
+"""Where things live: the repository root, the kata metadata file, and `--impl` folders.
+
+This module owns the one default of the project: which folder is under test when nobody says
+(`--impl`, else the environment variable KATA_IMPL, else `katas`). Every command and the pytest
+plugin ask `impl_value` for it, so `KATA_IMPL=solutions dojo` and `KATA_IMPL=solutions pytest`
+test the same thing.
+"""
 
 from __future__ import annotations
 
 import os
 import sys
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 if sys.version_info >= (3, 11):
@@ -15,6 +21,8 @@ else:  # pragma: no cover
 
 METADATA_FILE = "katas.toml"
 NAMED_IMPLS = ("katas", "solutions")
+IMPL_ENV = "KATA_IMPL"
+DEFAULT_IMPL = "katas"
 
 
 def find_root(start: Path | None = None) -> Path:
@@ -39,6 +47,9 @@ class Exercise:
     summary: str
     hints: tuple[str, ...]
     number: int  # 1-based position in the kata
+    # Why this exercise's docstring may name the API that solves it (choosing between named APIs
+    # is the exercise's very subject); None for every other exercise.
+    names_api: str | None = None
 
 
 @dataclass(frozen=True)
@@ -46,8 +57,13 @@ class Kata:
     id: str  # "01"
     stem: str  # "01_tensor_ops"
     title: str
-    concept: str
+    concept: str  # one sentence; `dojo` shows it above the kata's next exercise
     exercises: tuple[Exercise, ...] = field(default_factory=tuple)
+
+    @property
+    def topic(self) -> str:
+        """The stem without its number: "tensor_ops"."""
+        return self.stem.split("_", 1)[1]
 
     @property
     def marker(self) -> str:
@@ -61,11 +77,15 @@ class Kata:
     def test_file(self) -> str:
         return f"tests/test_{self.stem}.py"
 
+    @property
+    def decoy_file(self) -> str:
+        return f"decoys/{self.stem}.py"
+
     def exercise(self, name: str) -> Exercise | None:
         return next((e for e in self.exercises if e.name == name), None)
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_katas(root: Path) -> tuple[Kata, ...]:
     """Read katas.toml: one [[kata]] table per kata, its exercises in learning order."""
     with open(root / METADATA_FILE, "rb") as fh:
@@ -78,6 +98,7 @@ def load_katas(root: Path) -> tuple[Kata, ...]:
                 summary=ex.get("summary", ""),
                 hints=tuple(ex.get("hints", ())),
                 number=i,
+                names_api=ex.get("names_api"),
             )
             for i, ex in enumerate(entry.get("exercise", []), start=1)
         )
@@ -93,17 +114,22 @@ def load_katas(root: Path) -> tuple[Kata, ...]:
     return tuple(sorted(katas, key=lambda k: k.stem))
 
 
-def kata_by_key(root: Path, key: str) -> Kata:
-    """Find a kata by number ("1", "01"), stem or topic ("tensor_ops")."""
-    katas = load_katas(root)
-    wanted = key.strip().removesuffix(".py")
+def find_kata(katas: tuple[Kata, ...], key: str) -> Kata | None:
+    """The kata a learner means by `key`: a number ("1", "01"), a stem, a topic or a file name."""
+    wanted = Path(key.strip()).name.removesuffix(".py").removeprefix("test_")
     for kata in katas:
-        if wanted in (kata.id, kata.stem, kata.stem.split("_", 1)[1]) or (
-            wanted.isdigit() and int(wanted) == int(kata.id)
-        ):
+        if wanted in (kata.id, kata.stem, kata.topic) or (wanted.isdigit() and int(wanted) == int(kata.id)):
             return kata
-    known = ", ".join(k.id for k in katas)
-    raise SystemExit(f"dojo: no kata {key!r}; the katas are {known}")
+    return None
+
+
+def kata_by_key(root: Path, key: str) -> Kata:
+    """Like `find_kata`, for the command line: an unknown kata is a one-line exit."""
+    katas = load_katas(root)
+    kata = find_kata(katas, key)
+    if kata is None:
+        raise SystemExit(f"dojo: no kata {key!r}; the katas are {', '.join(k.id for k in katas)}")
+    return kata
 
 
 def kata_by_stem(root: Path, stem: str) -> Kata | None:
@@ -114,9 +140,15 @@ class ImplError(ValueError):
     """An --impl value that names no usable folder."""
 
 
-def resolve_impl(root: Path, impl: str | None) -> Path:
-    """Turn an --impl value ("katas", "solutions" or a path) into an existing folder."""
-    value = impl or os.environ.get("KATA_IMPL") or "katas"
+def impl_value(impl: str | os.PathLike | None = None) -> str:
+    """What is under test: `impl` if given, else $KATA_IMPL, else "katas". The one place that
+    decides; commands pass None through rather than a default of their own."""
+    return str(impl) if impl else os.environ.get(IMPL_ENV) or DEFAULT_IMPL
+
+
+def resolve_impl(root: Path, impl: str | os.PathLike | None = None) -> Path:
+    """Turn an --impl value ("katas", "solutions" or a path; None: `impl_value`) into an existing folder."""
+    value = impl_value(impl)
     path = root / value if value in NAMED_IMPLS else Path(value).expanduser()
     if not path.is_absolute():
         path = Path.cwd() / path

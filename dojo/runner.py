@@ -1,21 +1,24 @@
-"""Run the test suite in a subprocess and read back per-test outcomes (conftest's --kata-report)."""
+"""Run the test suite in a subprocess and read back per-test results (the plugin's --kata-report)."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from dojo import progress
+from dojo.progress import TestResult, read_report
+
+QUIET = ("-q", "--no-header", "--no-progress", "-p", "no:cacheprovider")
 
 
 @dataclass
 class Run:
     returncode: int
-    outcomes: list[progress.Outcome]
+    results: list[TestResult]
     output: str  # combined stdout/stderr when captured, else ""
+    header: dict = field(default_factory=dict)  # what ran where: impl, torch version, CUDA device
 
     @property
     def usage_error(self) -> bool:
@@ -23,35 +26,24 @@ class Run:
         return self.returncode in (3, 4)
 
 
-def pytest_command(impl: str | Path, *args: str, report: Path | None = None) -> list[str]:
-    cmd = [sys.executable, "-m", "pytest", f"--impl={impl}", *args]
+def pytest_command(impl: str | Path | None, *args: str, report: Path | None = None) -> list[str]:
+    cmd = [sys.executable, "-m", "pytest", *([f"--impl={impl}"] if impl else []), *args]
     if report is not None:
         cmd.append(f"--kata-report={report}")
     return cmd
 
 
-def run_tests(root: Path, impl: str | Path, *args: str, capture: bool = True) -> Run:
-    """Run pytest against `impl`; quiet and captured unless `capture` is False."""
+def run_tests(root: Path, impl: str | Path | None, *args: str, capture: bool = True) -> Run:
+    """Run pytest against `impl` (None: the default, KATA_IMPL or katas); quiet and captured
+    unless `capture` is False."""
     with tempfile.TemporaryDirectory(prefix="dojo-") as tmp:
-        report = Path(tmp) / "report.json"
-        extra = ("-q", "--no-header", "--no-progress", "-p", "no:cacheprovider") if capture else ()
+        report = Path(tmp) / "report.jsonl"
         proc = subprocess.run(
-            pytest_command(impl, *extra, *args, report=report),
+            pytest_command(impl, *(QUIET if capture else ()), *args, report=report),
             cwd=root,
             capture_output=capture,
             text=True,
         )
-        outcomes = progress.read_report(report) if report.exists() else []
+        header, results = read_report(report) if report.exists() else ({}, [])
         output = (proc.stdout or "") + (proc.stderr or "") if capture else ""
-        return Run(proc.returncode, outcomes, output)
-
-
-def start_tests(root: Path, impl: str | Path, report: Path, *args: str) -> subprocess.Popen:
-    """Start a quiet, captured run in the background (dojo check runs two at once)."""
-    return subprocess.Popen(
-        pytest_command(impl, "-q", "--no-header", "--no-progress", "-p", "no:cacheprovider", *args, report=report),
-        cwd=root,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+        return Run(proc.returncode, results, output, header)

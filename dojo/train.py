@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import os
 import math
 import time
 from multiprocessing import Pool
@@ -33,7 +32,7 @@ from rich.table import Table
 
 from dojo import STARTED
 from dojo.loader import KataLoadError, load_kata
-from dojo.project import ImplError, find_root, resolve_impl
+from dojo.project import ImplError, find_root, impl_value, resolve_impl
 
 KATA = "12_lenet_cifar"
 CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
@@ -225,7 +224,9 @@ def build_data(kata: ModuleType, args, device: torch.device, root: Path):
         tag = hashlib.sha1(str(data_dir.resolve()).encode()).hexdigest()[:10]
         train_x, train_y = decoded_split(train_set, cache / f"train-{tag}.pt", args.decode_workers)
         test_x, test_y = decoded_split(test_set, cache / f"test-{tag}.pt", args.decode_workers)
-        console.print(f"decoded {len(train_y) + len(test_y):,} images in {time.perf_counter() - started:.1f} s (cached in .dojo/cache)")
+        console.print(
+            f"decoded {len(train_y) + len(test_y):,} images in {time.perf_counter() - started:.1f} s (cached in .dojo/cache)"
+        )
         return gpu_batches(train_x, train_y, test_x, test_y, device, args) + (classes, what)
     train_loader, test_loader = kata.make_loaders(train_set, test_set, args.batch_size, args.seed, args.num_workers)
     return _pin(train_loader, args), _pin(test_loader, args), classes, what
@@ -289,9 +290,13 @@ def per_class_table(classes: list[str], per_class: list[float]) -> Table:
     return table
 
 
-def train(args: argparse.Namespace) -> int:
-    root = find_root()
-    args.impl = args.impl or "katas"
+def cmd_train(root: Path, args: argparse.Namespace) -> int:
+    return train(args, root)
+
+
+def train(args: argparse.Namespace, root: Path | None = None) -> int:
+    root = root or find_root()
+    args.impl = impl_value(getattr(args, "impl", None))
     kata = load_impl(root, args.impl)
     device = pick_device(args.device)
     if args.gpu_resident is None:
@@ -310,7 +315,9 @@ def train(args: argparse.Namespace) -> int:
     model = kata.LeNet().to(device)
     # fused: on CUDA the whole update (weight decay, momentum, step) is one kernel, not a handful.
     fused = True if device.type == "cuda" else None
-    optimizer = torch.optim.SGD(model.parameters(), lr=args.lr, momentum=0.9, nesterov=True, weight_decay=5e-4, fused=fused)
+    optimizer = torch.optim.SGD(
+        model.parameters(), lr=args.lr, momentum=0.9, nesterov=True, weight_decay=5e-4, fused=fused
+    )
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, one_cycle(args.epochs))
     loss_fn = torch.nn.CrossEntropyLoss(label_smoothing=args.label_smoothing)
     history: list[dict] = []
@@ -325,13 +332,23 @@ def train(args: argparse.Namespace) -> int:
             scheduler.step()
         console.print(f"resumed from {checkpoint} after epoch {start_epoch}")
 
-    path = f"GPU-resident batches, crop padding {args.crop_padding}" if args.gpu_resident else f"DataLoader, num_workers={args.num_workers}, pin_memory={args.pin_memory}"
+    path = (
+        f"GPU-resident batches, crop padding {args.crop_padding}"
+        if args.gpu_resident
+        else f"DataLoader, num_workers={args.num_workers}, pin_memory={args.pin_memory}"
+    )
     console.print(
         f"training LeNet from [bold]{escape(args.impl)}[/] on {device} | {what} | {path} | "
         f"{args.epochs} epochs, batch {args.batch_size}, lr {args.lr} (one-cycle), label smoothing "
         f"{args.label_smoothing} | torch {torch.__version__}"
     )
-    columns = [TextColumn("epoch {task.fields[epoch]:>3}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), TextColumn("{task.fields[info]}")]
+    columns = [
+        TextColumn("epoch {task.fields[epoch]:>3}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        TextColumn("{task.fields[info]}"),
+    ]
     acc, per_class = float("nan"), []
     with Progress(*columns, console=console, transient=not console.is_terminal) as progress:
         task = progress.add_task("train", total=len(train_loader), epoch=start_epoch + 1, info="")
@@ -347,7 +364,9 @@ def train(args: argparse.Namespace) -> int:
             (out / "history.json").write_text(json.dumps(history, indent=1))
             progress.update(task, info=f"loss {loss:.3f}  test acc {100 * acc:.1f}%  {seconds:.1f} s")
             if not console.is_terminal:
-                console.print(f"epoch {epoch + 1:>3}: loss {loss:.3f}, test accuracy {100 * acc:.1f}% ({seconds:.1f} s)")
+                console.print(
+                    f"epoch {epoch + 1:>3}: loss {loss:.3f}, test accuracy {100 * acc:.1f}% ({seconds:.1f} s)"
+                )
 
     total = time.perf_counter() - wall
     if per_class:

@@ -14,8 +14,8 @@ def zeros_with_dtype(x: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     `x` may live on any device. `torch.zeros(x.shape)` is the tempting answer: it forgets the
     device (and defaults to float32), which is how a model ends up with tensors on two devices.
     """
-    # TODO: your code here (the docstring above is the exercise).
-    raise NotImplementedError("01_tensor_ops.zeros_with_dtype is not done yet (stuck? dojo hint 01)")
+    # TODO: zeros shaped and placed like x, with another dtype
+    raise NotImplementedError("01_tensor_ops.zeros_with_dtype is not done yet (stuck? dojo hint 01 zeros_with_dtype)")
 
 
 def ones_like_template(template: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
@@ -24,8 +24,8 @@ def ones_like_template(template: torch.Tensor, shape: tuple[int, ...]) -> torch.
     The shape differs from the template's, so `ones_like` does not fit; tensors have `new_*`
     methods (`new_ones`, `new_zeros`, `new_full`, `new_tensor`) for exactly this case.
     """
-    # TODO: your code here (the docstring above is the exercise).
-    raise NotImplementedError("01_tensor_ops.ones_like_template is not done yet (stuck? dojo hint 01)")
+    # TODO: ones of a new shape with the template's dtype and device
+    raise NotImplementedError("01_tensor_ops.ones_like_template is not done yet (stuck? dojo hint 01 ones_like_template)")
 
 
 def add_into(x: torch.Tensor, y: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
@@ -35,8 +35,8 @@ def add_into(x: torch.Tensor, y: torch.Tensor, out: torch.Tensor) -> torch.Tenso
     result must land in *that* tensor's memory. `out = x + y` only rebinds a local name: the
     caller's buffer never changes.
     """
-    # TODO: your code here (the docstring above is the exercise).
-    raise NotImplementedError("01_tensor_ops.add_into is not done yet (stuck? dojo hint 01)")
+    # TODO: write x + y into the caller's `out` tensor
+    raise NotImplementedError("01_tensor_ops.add_into is not done yet (stuck? dojo hint 01 add_into)")
 
 
 def add_in_place(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -45,8 +45,8 @@ def add_in_place(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     Methods ending in `_` modify their tensor and return it. `x = x + y` makes a new tensor and
     leaves the caller's `x` as it was.
     """
-    # TODO: your code here (the docstring above is the exercise).
-    raise NotImplementedError("01_tensor_ops.add_in_place is not done yet (stuck? dojo hint 01)")
+    # TODO: add y to x in place and return x itself
+    raise NotImplementedError("01_tensor_ops.add_in_place is not done yet (stuck? dojo hint 01 add_in_place)")
 
 
 def column(x: torch.Tensor, j: int) -> torch.Tensor:
@@ -54,8 +54,8 @@ def column(x: torch.Tensor, j: int) -> torch.Tensor:
 
     `x[j]` is a row, not a column; `x[:, j:j+1]` keeps a dimension of size 1.
     """
-    # TODO: your code here (the docstring above is the exercise).
-    raise NotImplementedError("01_tensor_ops.column is not done yet (stuck? dojo hint 01)")
+    # TODO: column j of a 2-D tensor, as 1-D
+    raise NotImplementedError("01_tensor_ops.column is not done yet (stuck? dojo hint 01 column)")
 
 
 def flatten_rows(x: torch.Tensor) -> torch.Tensor:
@@ -64,8 +64,8 @@ def flatten_rows(x: torch.Tensor) -> torch.Tensor:
     This is what happens between the convolutional and the linear layers of a network. The batch
     dimension N must survive, even when N is 1; `view(-1)` would flatten the batch away too.
     """
-    # TODO: your code here (the docstring above is the exercise).
-    raise NotImplementedError("01_tensor_ops.flatten_rows is not done yet (stuck? dojo hint 01)")
+    # TODO: (N, d1, d2, ...) -> (N, d1*d2*...)
+    raise NotImplementedError("01_tensor_ops.flatten_rows is not done yet (stuck? dojo hint 01 flatten_rows)")
 
 
 def add_batch_dim(image: torch.Tensor) -> torch.Tensor:
@@ -73,8 +73,8 @@ def add_batch_dim(image: torch.Tensor) -> torch.Tensor:
 
     Models expect a batch dimension first, even for a single input.
     """
-    # TODO: your code here (the docstring above is the exercise).
-    raise NotImplementedError("01_tensor_ops.add_batch_dim is not done yet (stuck? dojo hint 01)")
+    # TODO: (C, H, W) -> (1, C, H, W)
+    raise NotImplementedError("01_tensor_ops.add_batch_dim is not done yet (stuck? dojo hint 01 add_batch_dim)")
 
 
 def to_python_number(t: torch.Tensor) -> float | int:
@@ -85,16 +85,16 @@ def to_python_number(t: torch.Tensor) -> float | int:
     A tensor with more than one element must raise PyTorch's own RuntimeError, not be summed or
     indexed into silence.
     """
-    # TODO: your code here (the docstring above is the exercise).
-    raise NotImplementedError("01_tensor_ops.to_python_number is not done yet (stuck? dojo hint 01)")
+    # TODO: a one-element tensor as a Python int/float
+    raise NotImplementedError("01_tensor_ops.to_python_number is not done yet (stuck? dojo hint 01 to_python_number)")
 
 
 def predicted_classes(scores: torch.Tensor) -> torch.Tensor:
     """Given class scores of shape (N, C), one row per sample, return the predicted class of
     each sample: the column index of the row's largest score, shape (N,), dtype int64.
     """
-    # TODO: your code here (the docstring above is the exercise).
-    raise NotImplementedError("01_tensor_ops.predicted_classes is not done yet (stuck? dojo hint 01)")
+    # TODO: row-wise argmax of (N, C) class scores
+    raise NotImplementedError("01_tensor_ops.predicted_classes is not done yet (stuck? dojo hint 01 predicted_classes)")
 
 
 def pairwise_sums(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -102,5 +102,5 @@ def pairwise_sums(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
     Use broadcasting, not loops: an (N, 1) tensor plus a (1, M) tensor is (N, M).
     """
-    # TODO: your code here (the docstring above is the exercise).
-    raise NotImplementedError("01_tensor_ops.pairwise_sums is not done yet (stuck? dojo hint 01)")
+    # TODO: (N,) and (M,) -> (N, M) table of sums by broadcasting
+    raise NotImplementedError("01_tensor_ops.pairwise_sums is not done yet (stuck? dojo hint 01 pairwise_sums)")

@@ -22,8 +22,8 @@ def reshape_shared(x: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
     A copy has the right shape and values but breaks that link: `x.clone().view(shape)`,
     `torch.tensor(x.tolist())` and `.clone()` after reshaping all allocate new memory.
     """
-    # TODO: your code here (the docstring above is the exercise).
-    raise NotImplementedError("02_view_vs_clone.reshape_shared is not done yet (stuck? dojo hint 02)")
+    # TODO: a reshaped tensor that shares x's memory
+    raise NotImplementedError("02_view_vs_clone.reshape_shared is not done yet (stuck? dojo hint 02 reshape_shared)")
 
 
 def independent_copy(x: torch.Tensor) -> torch.Tensor:
@@ -37,8 +37,8 @@ def independent_copy(x: torch.Tensor) -> torch.Tensor:
     `x.detach()` and `x.data` leave the graph but share memory; `x.clone()` copies the memory
     but stays in the graph (its `grad_fn` is CloneBackward).
     """
-    # TODO: your code here (the docstring above is the exercise).
-    raise NotImplementedError("02_view_vs_clone.independent_copy is not done yet (stuck? dojo hint 02)")
+    # TODO: a snapshot with its own memory and no autograd history
+    raise NotImplementedError("02_view_vs_clone.independent_copy is not done yet (stuck? dojo hint 02 independent_copy)")
 
 
 def flatten_any(x: torch.Tensor) -> torch.Tensor:
@@ -50,8 +50,8 @@ def flatten_any(x: torch.Tensor) -> torch.Tensor:
     transposed tensor. `x.view(-1)` refuses non-contiguous input with a RuntimeError.
     When `x` is contiguous, return a view (no copy); copy only when a view is impossible.
     """
-    # TODO: your code here (the docstring above is the exercise).
-    raise NotImplementedError("02_view_vs_clone.flatten_any is not done yet (stuck? dojo hint 02)")
+    # TODO: any tensor, even transposed or sliced, as 1-D in index order
+    raise NotImplementedError("02_view_vs_clone.flatten_any is not done yet (stuck? dojo hint 02 flatten_any)")
 
 
 def checked_view(x: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
@@ -65,8 +65,8 @@ def checked_view(x: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
     Do not decide in advance with `x.is_contiguous()`: some non-contiguous tensors can be
     viewed (a column slice `x[:, :2]` can be viewed as shape (rows, 1, 2)). Ask `view` itself.
     """
-    # TODO: your code here (the docstring above is the exercise).
-    raise NotImplementedError("02_view_vs_clone.checked_view is not done yet (stuck? dojo hint 02)")
+    # TODO: view, or a ValueError chained to PyTorch's error
+    raise NotImplementedError("02_view_vs_clone.checked_view is not done yet (stuck? dojo hint 02 checked_view)")
 
 
 def shares_storage(a: torch.Tensor, b: torch.Tensor) -> bool:
@@ -78,8 +78,8 @@ def shares_storage(a: torch.Tensor, b: torch.Tensor) -> bool:
     `x[1:]`; compare where the storages begin instead (`untyped_storage()`). Comparing values
     (`torch.equal`) or identity (`a is b`) answers another question. `a` and `b` may be on a GPU.
     """
-    # TODO: your code here (the docstring above is the exercise).
-    raise NotImplementedError("02_view_vs_clone.shares_storage is not done yet (stuck? dojo hint 02)")
+    # TODO: do two tensors share underlying memory?
+    raise NotImplementedError("02_view_vs_clone.shares_storage is not done yet (stuck? dojo hint 02 shares_storage)")
 
 
 def tile_rows(row: torch.Tensor, n: int) -> torch.Tensor:
@@ -93,8 +93,8 @@ def tile_rows(row: torch.Tensor, n: int) -> torch.Tensor:
     in-place operation on the whole result raises "unsupported operation: more than one element
     of the written-to tensor refers to a single memory location".
     """
-    # TODO: your code here (the docstring above is the exercise).
-    raise NotImplementedError("02_view_vs_clone.tile_rows is not done yet (stuck? dojo hint 02)")
+    # TODO: (M,) -> (n, M) with rows that own their memory
+    raise NotImplementedError("02_view_vs_clone.tile_rows is not done yet (stuck? dojo hint 02 tile_rows)")
 
 
 def clamp_negatives_copy(x: torch.Tensor) -> torch.Tensor:
@@ -104,5 +104,5 @@ def clamp_negatives_copy(x: torch.Tensor) -> torch.Tensor:
     nothing was negative. Traps: `y = x` names the same tensor, `y = x[:]` is a view of it, and
     the in-place methods (`clamp_`, `relu_`, anything ending in `_`) modify `x` itself.
     """
-    # TODO: your code here (the docstring above is the exercise).
-    raise NotImplementedError("02_view_vs_clone.clamp_negatives_copy is not done yet (stuck? dojo hint 02)")
+    # TODO: negatives set to 0 in a new tensor; x untouched
+    raise NotImplementedError("02_view_vs_clone.clamp_negatives_copy is not done yet (stuck? dojo hint 02 clamp_negatives_copy)")

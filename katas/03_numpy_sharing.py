@@ -20,8 +20,8 @@ def shared_tensor(arr: np.ndarray) -> torch.Tensor:
     tensor. `torch.tensor(arr)` copies; the `torch.Tensor(arr)` constructor copies *and* turns
     everything into float32; `.float()` on a float64 tensor copies too.
     """
-    # TODO: your code here (the docstring above is the exercise).
-    raise NotImplementedError("03_numpy_sharing.shared_tensor is not done yet (stuck? dojo hint 03)")
+    # TODO: a tensor on the array's own memory, same dtype
+    raise NotImplementedError("03_numpy_sharing.shared_tensor is not done yet (stuck? dojo hint 03 shared_tensor)")
 
 
 def independent_tensor(arr: np.ndarray) -> torch.Tensor:
@@ -32,8 +32,8 @@ def independent_tensor(arr: np.ndarray) -> torch.Tensor:
     This is what you want when the array's owner will reuse its buffer (a data loader filling
     the same array for every batch).
     """
-    # TODO: your code here (the docstring above is the exercise).
-    raise NotImplementedError("03_numpy_sharing.independent_tensor is not done yet (stuck? dojo hint 03)")
+    # TODO: a tensor copy of the array, same dtype
+    raise NotImplementedError("03_numpy_sharing.independent_tensor is not done yet (stuck? dojo hint 03 independent_tensor)")
 
 
 def float32_tensor(arr: np.ndarray) -> tuple[torch.Tensor, bool]:
@@ -49,8 +49,8 @@ def float32_tensor(arr: np.ndarray) -> tuple[torch.Tensor, bool]:
     expect the call to do: NumPy has a function that tells whether two arrays overlap in memory,
     and `t.numpy()` gives the array view of a CPU tensor.
     """
-    # TODO: your code here (the docstring above is the exercise).
-    raise NotImplementedError("03_numpy_sharing.float32_tensor is not done yet (stuck? dojo hint 03)")
+    # TODO: (float32 tensor, shares): copy only when the dtype must change
+    raise NotImplementedError("03_numpy_sharing.float32_tensor is not done yet (stuck? dojo hint 03 float32_tensor)")
 
 
 def numpy_view(t: torch.Tensor) -> np.ndarray:
@@ -65,8 +65,8 @@ def numpy_view(t: torch.Tensor) -> np.ndarray:
     A tensor on a GPU cannot share memory with a NumPy array: when given one, let PyTorch's own TypeError
     ("can't convert cuda:0 device type tensor to numpy...") come out rather than returning a silent copy.
     """
-    # TODO: your code here (the docstring above is the exercise).
-    raise NotImplementedError("03_numpy_sharing.numpy_view is not done yet (stuck? dojo hint 03)")
+    # TODO: an ndarray on the tensor's own memory
+    raise NotImplementedError("03_numpy_sharing.numpy_view is not done yet (stuck? dojo hint 03 numpy_view)")
 
 
 def to_numpy_safe(t: torch.Tensor) -> np.ndarray:
@@ -77,8 +77,8 @@ def to_numpy_safe(t: torch.Tensor) -> np.ndarray:
     requires grad", and TypeError "can't convert cuda:0 device type tensor to numpy" on a GPU.
     This is the conversion for logging, plotting and metrics from a training loop.
     """
-    # TODO: your code here (the docstring above is the exercise).
-    raise NotImplementedError("03_numpy_sharing.to_numpy_safe is not done yet (stuck? dojo hint 03)")
+    # TODO: any tensor (requires grad, on a GPU) -> ndarray
+    raise NotImplementedError("03_numpy_sharing.to_numpy_safe is not done yet (stuck? dojo hint 03 to_numpy_safe)")
 
 
 def flip_to_tensor(arr: np.ndarray) -> torch.Tensor:
@@ -92,5 +92,5 @@ def flip_to_tensor(arr: np.ndarray) -> torch.Tensor:
     unavoidable: the values have to be laid out again in forward order before a tensor can hold
     them. Keep the dtype (`torch.tensor(arr.tolist())` turns float64 into float32).
     """
-    # TODO: your code here (the docstring above is the exercise).
-    raise NotImplementedError("03_numpy_sharing.flip_to_tensor is not done yet (stuck? dojo hint 03)")
+    # TODO: a negatively strided (flipped) array -> tensor, same dtype
+    raise NotImplementedError("03_numpy_sharing.flip_to_tensor is not done yet (stuck? dojo hint 03 flip_to_tensor)")

@@ -33,8 +33,8 @@ def grad_at(f: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> torch
     (`x.detach().requires_grad_()`); `.grad` is None until `backward()` has run. Leave the caller's
     `x` alone (it may even require grad itself): no `requires_grad_` on it, nothing in its `.grad`.
     """
-    # TODO: your code here (the docstring above is the exercise).
-    raise NotImplementedError("04_autograd_basics.grad_at is not done yet (stuck? dojo hint 04)")
+    # TODO: gradient of a scalar f(x) with backward(), read from .grad
+    raise NotImplementedError("04_autograd_basics.grad_at is not done yet (stuck? dojo hint 04 grad_at)")
 
 
 def q_gradients(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -49,13 +49,11 @@ def q_gradients(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.T
     `Q.sum()` (or `Q.backward(gradient=torch.ones_like(Q))`, the tutorial's spelling) is the
     elementwise derivative. Work on your own leaves; the caller's `a` and `b` stay untouched.
     """
-    # TODO: your code here (the docstring above is the exercise).
-    raise NotImplementedError("04_autograd_basics.q_gradients is not done yet (stuck? dojo hint 04)")
+    # TODO: autograd's gradients of Q = 3a³ − b² equal 9a² and −2b
+    raise NotImplementedError("04_autograd_basics.q_gradients is not done yet (stuck? dojo hint 04 q_gradients)")
 
 
-def vjp(
-    f: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, v: torch.Tensor | None = None
-) -> torch.Tensor:
+def vjp(f: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, v: torch.Tensor | None = None) -> torch.Tensor:
     """Return the vector-Jacobian product vᵀJ of y = f(x) at x, using `y.backward(v)`.
 
     `y` may have any shape; `v` has the shape of `y` and weights each output element: the result
@@ -67,8 +65,8 @@ def vjp(
     scalar outputs") reach the caller. Do not paper over it by summing: the error is there
     because a non-scalar output has no single gradient. Leave the caller's `x` untouched.
     """
-    # TODO: your code here (the docstring above is the exercise).
-    raise NotImplementedError("04_autograd_basics.vjp is not done yet (stuck? dojo hint 04)")
+    # TODO: vᵀJ for a non-scalar output with y.backward(v); v=None behaves like backward()
+    raise NotImplementedError("04_autograd_basics.vjp is not done yet (stuck? dojo hint 04 vjp)")
 
 
 def graph_node_names(y: torch.Tensor) -> list[str]:
@@ -85,8 +83,8 @@ def graph_node_names(y: torch.Tensor) -> list[str]:
     Example: for a and b that require grad, (a.exp() * b).sum() gives
     ["SumBackward0", "MulBackward0", "ExpBackward0", "AccumulateGrad", "AccumulateGrad"].
     """
-    # TODO: your code here (the docstring above is the exercise).
-    raise NotImplementedError("04_autograd_basics.graph_node_names is not done yet (stuck? dojo hint 04)")
+    # TODO: class names of the grad_fn graph, breadth first from the output to the leaves
+    raise NotImplementedError("04_autograd_basics.graph_node_names is not done yet (stuck? dojo hint 04 graph_node_names)")
 
 
 def predict_without_graph(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
@@ -101,8 +99,8 @@ def predict_without_graph(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     trains it next), its train/eval mode unchanged (`model.eval()` is a different switch: it
     changes dropout and batch norm, not autograd), and grad mode on once the call returns.
     """
-    # TODO: your code here (the docstring above is the exercise).
-    raise NotImplementedError("04_autograd_basics.predict_without_graph is not done yet (stuck? dojo hint 04)")
+    # TODO: model(x) under torch.no_grad(): no graph recorded, the model left as it was
+    raise NotImplementedError("04_autograd_basics.predict_without_graph is not done yet (stuck? dojo hint 04 predict_without_graph)")
 
 
 def freeze_all_but_last(model: nn.Sequential) -> nn.Sequential:
@@ -117,8 +115,8 @@ def freeze_all_but_last(model: nn.Sequential) -> nn.Sequential:
     place: `requires_grad_(False)` (tensors and modules both have it). The last module,
     `model[-1]`, keeps all of its parameters trainable.
     """
-    # TODO: your code here (the docstring above is the exercise).
-    raise NotImplementedError("04_autograd_basics.freeze_all_but_last is not done yet (stuck? dojo hint 04)")
+    # TODO: requires_grad_(False) in place on every parameter but the last module's
+    raise NotImplementedError("04_autograd_basics.freeze_all_but_last is not done yet (stuck? dojo hint 04 freeze_all_but_last)")
 
 
 def gradients(loss: torch.Tensor, params: Sequence[torch.Tensor]) -> tuple[torch.Tensor, ...]:
@@ -131,8 +129,8 @@ def gradients(loss: torch.Tensor, params: Sequence[torch.Tensor]) -> tuple[torch
     value stays unchanged. This is how gradient penalties and meta-learning compute a gradient
     in the middle of a training step. Return a tuple with one tensor per parameter.
     """
-    # TODO: your code here (the docstring above is the exercise).
-    raise NotImplementedError("04_autograd_basics.gradients is not done yet (stuck? dojo hint 04)")
+    # TODO: torch.autograd.grad: the gradients returned, every .grad left as it was
+    raise NotImplementedError("04_autograd_basics.gradients is not done yet (stuck? dojo hint 04 gradients)")
 
 
 def second_derivative(f: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> torch.Tensor:
@@ -145,5 +143,5 @@ def second_derivative(f: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor
     `f(x).sum()` is f'(x) elementwise, and likewise for f'. Leave the caller's `x` untouched.
     `f` is not linear (a linear f has f' constant, with no graph back to x).
     """
-    # TODO: your code here (the docstring above is the exercise).
-    raise NotImplementedError("04_autograd_basics.second_derivative is not done yet (stuck? dojo hint 04)")
+    # TODO: f''(x) by differentiating twice; create_graph=True on the first pass
+    raise NotImplementedError("04_autograd_basics.second_derivative is not done yet (stuck? dojo hint 04 second_derivative)")

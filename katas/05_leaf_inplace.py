@@ -26,8 +26,8 @@ def node_info(t: torch.Tensor) -> tuple[bool, str | None]:
     `yhat = a + b * x`, `loss = ((yhat - y) ** 2).mean()`. Which of them are leaves? (The data
     are leaves too: every tensor that no recorded operation produced is one.)
     """
-    # TODO: your code here (the docstring above is the exercise).
-    raise NotImplementedError("05_leaf_inplace.node_info is not done yet (stuck? dojo hint 05)")
+    # TODO: (is_leaf, grad_fn name or None) of a tensor in the regression graph
+    raise NotImplementedError("05_leaf_inplace.node_info is not done yet (stuck? dojo hint 05 node_info)")
 
 
 def tensors_that_get_grad(named: dict[str, torch.Tensor]) -> list[str]:
@@ -40,8 +40,8 @@ def tensors_that_get_grad(named: dict[str, torch.Tensor]) -> list[str]:
     A leaf gets a `.grad` only if it requires grad (data like `x` does not). A non-leaf does
     not get one, even though it requires grad, unless `retain_grad()` was called on it.
     """
-    # TODO: your code here (the docstring above is the exercise).
-    raise NotImplementedError("05_leaf_inplace.tensors_that_get_grad is not done yet (stuck? dojo hint 05)")
+    # TODO: names of the tensors whose .grad backward() fills in
+    raise NotImplementedError("05_leaf_inplace.tensors_that_get_grad is not done yet (stuck? dojo hint 05 tensors_that_get_grad)")
 
 
 def small_leaf_param(
@@ -57,8 +57,8 @@ def small_leaf_param(
     (the gradient goes to the unnamed random tensor you threw away). `.to(device)` after
     `requires_grad=True` is the same mistake (ToCopyBackward0). Ask for grad last.
     """
-    # TODO: your code here (the docstring above is the exercise).
-    raise NotImplementedError("05_leaf_inplace.small_leaf_param is not done yet (stuck? dojo hint 05)")
+    # TODO: randn * scale moved to a device, and still a leaf that requires grad
+    raise NotImplementedError("05_leaf_inplace.small_leaf_param is not done yet (stuck? dojo hint 05 small_leaf_param)")
 
 
 def leaf_inplace_error_message(p: torch.Tensor) -> str:
@@ -73,8 +73,8 @@ def leaf_inplace_error_message(p: torch.Tensor) -> str:
     This is the error every hand-written training loop meets once: autograd cannot record an
     in-place change of a tensor whose gradient it is supposed to deliver.
     """
-    # TODO: your code here (the docstring above is the exercise).
-    raise NotImplementedError("05_leaf_inplace.leaf_inplace_error_message is not done yet (stuck? dojo hint 05)")
+    # TODO: trigger the leaf in-place RuntimeError on purpose and return its message
+    raise NotImplementedError("05_leaf_inplace.leaf_inplace_error_message is not done yet (stuck? dojo hint 05 leaf_inplace_error_message)")
 
 
 def clamp_in_place(p: torch.Tensor, low: float, high: float) -> torch.Tensor:
@@ -86,8 +86,8 @@ def clamp_in_place(p: torch.Tensor, low: float, high: float) -> torch.Tensor:
     exercise. Do not go through `p.data`: that writes behind autograd's back (the version
     counter does not move, so a graph that saved `p` would silently use the new values).
     """
-    # TODO: your code here (the docstring above is the exercise).
-    raise NotImplementedError("05_leaf_inplace.clamp_in_place is not done yet (stuck? dojo hint 05)")
+    # TODO: clamp a parameter in place and keep it the same leaf
+    raise NotImplementedError("05_leaf_inplace.clamp_in_place is not done yet (stuck? dojo hint 05 clamp_in_place)")
 
 
 def sgd_step(params: list[torch.Tensor], lr: float) -> None:
@@ -103,8 +103,8 @@ def sgd_step(params: list[torch.Tensor], lr: float) -> None:
     new tensor is not a leaf). `p -= lr * p.grad` outside `torch.no_grad()` raises the leaf
     error. Do not use `p.data` (see clamp_in_place).
     """
-    # TODO: your code here (the docstring above is the exercise).
-    raise NotImplementedError("05_leaf_inplace.sgd_step is not done yet (stuck? dojo hint 05)")
+    # TODO: p -= lr * p.grad for each parameter, in place, then reset the grads
+    raise NotImplementedError("05_leaf_inplace.sgd_step is not done yet (stuck? dojo hint 05 sgd_step)")
 
 
 def loss_for_logging(loss: torch.Tensor) -> float:
@@ -115,8 +115,8 @@ def loss_for_logging(loss: torch.Tensor) -> float:
     A float holds nothing. Leave `loss` itself alone: the caller still calls `loss.backward()`
     (so no `loss.detach_()`, no backward here).
     """
-    # TODO: your code here (the docstring above is the exercise).
-    raise NotImplementedError("05_leaf_inplace.loss_for_logging is not done yet (stuck? dojo hint 05)")
+    # TODO: the loss as a Python float, holding no graph
+    raise NotImplementedError("05_leaf_inplace.loss_for_logging is not done yet (stuck? dojo hint 05 loss_for_logging)")
 
 
 def twice_sigmoid(x: torch.Tensor) -> torch.Tensor:
@@ -127,5 +127,5 @@ def twice_sigmoid(x: torch.Tensor) -> torch.Tensor:
     looks right, then backward() raises "one of the variables needed for gradient computation
     has been modified by an inplace operation". Do not modify `x` either (`x.sigmoid_()`).
     """
-    # TODO: your code here (the docstring above is the exercise).
-    raise NotImplementedError("05_leaf_inplace.twice_sigmoid is not done yet (stuck? dojo hint 05)")
+    # TODO: 2 * sigmoid(x) without breaking backward
+    raise NotImplementedError("05_leaf_inplace.twice_sigmoid is not done yet (stuck? dojo hint 05 twice_sigmoid)")

@@ -26,8 +26,8 @@ def grad_after_k_backwards(model: nn.Linear, x: torch.Tensor, y: torch.Tensor, k
     pass for each, or one graph kept with `retain_graph=True`); `(k * loss).backward()` gives
     the same numbers but is not the lesson.
     """
-    # TODO: your code here (the docstring above is the exercise).
-    raise NotImplementedError("06_zero_grad.grad_after_k_backwards is not done yet (stuck? dojo hint 06)")
+    # TODO: k backward passes without a reset give k times the gradient
+    raise NotImplementedError("06_zero_grad.grad_after_k_backwards is not done yet (stuck? dojo hint 06 grad_after_k_backwards)")
 
 
 def reset_grads(optimizer: torch.optim.Optimizer, set_to_none: bool = True) -> list[torch.Tensor | None]:
@@ -40,8 +40,8 @@ def reset_grads(optimizer: torch.optim.Optimizer, set_to_none: bool = True) -> l
     the same memory, as code such as CUDA graphs expects), and a `.grad` that is `None` stays
     `None`. Code that reads `p.grad` after `zero_grad()` must be ready for `None`.
     """
-    # TODO: your code here (the docstring above is the exercise).
-    raise NotImplementedError("06_zero_grad.reset_grads is not done yet (stuck? dojo hint 06)")
+    # TODO: what optimizer.zero_grad() leaves behind: None, or zeros in place
+    raise NotImplementedError("06_zero_grad.reset_grads is not done yet (stuck? dojo hint 06 reset_grads)")
 
 
 def train_loop(
@@ -57,8 +57,8 @@ def train_loop(
     `zero_grad()`, or with it between `backward()` and `step()`, the loop runs without an error
     and trains the wrong model.
     """
-    # TODO: your code here (the docstring above is the exercise).
-    raise NotImplementedError("06_zero_grad.train_loop is not done yet (stuck? dojo hint 06)")
+    # TODO: one step per batch that uses that batch's gradient only
+    raise NotImplementedError("06_zero_grad.train_loop is not done yet (stuck? dojo hint 06 train_loop)")
 
 
 def train_with_accumulation(
@@ -78,8 +78,8 @@ def train_with_accumulation(
     `backward()` *sums* them. This is how a batch too large for memory is trained in pieces.
     The model may arrive with leftover gradients.
     """
-    # TODO: your code here (the docstring above is the exercise).
-    raise NotImplementedError("06_zero_grad.train_with_accumulation is not done yet (stuck? dojo hint 06)")
+    # TODO: k micro-batches, one step: equal to one step on the joined batch
+    raise NotImplementedError("06_zero_grad.train_with_accumulation is not done yet (stuck? dojo hint 06 train_with_accumulation)")
 
 
 def two_loss_grads(model: nn.Linear, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -94,5 +94,5 @@ def two_loss_grads(model: nn.Linear, x: torch.Tensor, y: torch.Tensor) -> tuple[
     second result is the *sum* of both gradients. The model may arrive with leftover gradients,
     and the first result must not change when the grads are reset for the second.
     """
-    # TODO: your code here (the docstring above is the exercise).
-    raise NotImplementedError("06_zero_grad.two_loss_grads is not done yet (stuck? dojo hint 06)")
+    # TODO: two gradients from one graph: retain_graph and a reset in between
+    raise NotImplementedError("06_zero_grad.two_loss_grads is not done yet (stuck? dojo hint 06 two_loss_grads)")

@@ -10,7 +10,8 @@ the kernel. Run `dojo` to see which exercise is next and `dojo hint 07` when stu
 from __future__ import annotations
 
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -25,8 +26,8 @@ def pick_device() -> torch.device:
     `device.type`. Ask exactly those two functions (the tests pretend each accelerator is
     present or absent through them), CUDA first.
     """
-    # TODO: your code here (the docstring above is the exercise).
-    raise NotImplementedError("07_device_transfer.pick_device is not done yet (stuck? dojo hint 07)")
+    # TODO: CUDA, else MPS, else CPU, as a torch.device
+    raise NotImplementedError("07_device_transfer.pick_device is not done yet (stuck? dojo hint 07 pick_device)")
 
 
 def move_and_cast(x: torch.Tensor, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
@@ -36,8 +37,8 @@ def move_and_cast(x: torch.Tensor, device: torch.device, dtype: torch.dtype) -> 
     `x` itself when nothing had to change). `x.to(device); return x` throws the moved tensor
     away. The caller's `x` must stay as it was.
     """
-    # TODO: your code here (the docstring above is the exercise).
-    raise NotImplementedError("07_device_transfer.move_and_cast is not done yet (stuck? dojo hint 07)")
+    # TODO: x on another device with another dtype, without losing the result
+    raise NotImplementedError("07_device_transfer.move_and_cast is not done yet (stuck? dojo hint 07 move_and_cast)")
 
 
 def normalize_batch(x: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
@@ -50,8 +51,8 @@ def normalize_batch(x: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> t
     statistics to `x`'s device (not the big batch to the CPU): the result must be on `x`'s
     device.
     """
-    # TODO: your code here (the docstring above is the exercise).
-    raise NotImplementedError("07_device_transfer.normalize_batch is not done yet (stuck? dojo hint 07)")
+    # TODO: (x - mean) / std with the statistics moved to x's device
+    raise NotImplementedError("07_device_transfer.normalize_batch is not done yet (stuck? dojo hint 07 normalize_batch)")
 
 
 def new_weight(shape: tuple[int, ...], std: float, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
@@ -64,8 +65,8 @@ def new_weight(shape: tuple[int, ...], std: float, device: torch.device, dtype: 
     their `.grad` stays None and the "trained" weight never changes. Create the tensor where it
     will live, scale it, and only then ask for gradients.
     """
-    # TODO: your code here (the docstring above is the exercise).
-    raise NotImplementedError("07_device_transfer.new_weight is not done yet (stuck? dojo hint 07)")
+    # TODO: a trainable leaf tensor created on its device, scaled by std
+    raise NotImplementedError("07_device_transfer.new_weight is not done yet (stuck? dojo hint 07 new_weight)")
 
 
 def to_numpy(t: torch.Tensor) -> np.ndarray:
@@ -77,8 +78,8 @@ def to_numpy(t: torch.Tensor) -> np.ndarray:
     first.", and of a tensor that requires grad "RuntimeError: Can't call numpy() on Tensor
     that requires grad. Use tensor.detach().numpy() instead.".
     """
-    # TODO: your code here (the docstring above is the exercise).
-    raise NotImplementedError("07_device_transfer.to_numpy is not done yet (stuck? dojo hint 07)")
+    # TODO: a NumPy array from a tensor on any device that may require grad
+    raise NotImplementedError("07_device_transfer.to_numpy is not done yet (stuck? dojo hint 07 to_numpy)")
 
 
 def batch_to_device(batch: Any, device: torch.device) -> Any:
@@ -93,8 +94,8 @@ def batch_to_device(batch: Any, device: torch.device) -> Any:
     `is_pinned()` is true: a copy from pinned (page-locked) memory can run asynchronously,
     overlapped with GPU work; from ordinary memory it cannot, and the flag only misleads.
     """
-    # TODO: your code here (the docstring above is the exercise).
-    raise NotImplementedError("07_device_transfer.batch_to_device is not done yet (stuck? dojo hint 07)")
+    # TODO: move every tensor of a nested tuple/list/dict batch, non_blocking only if pinned
+    raise NotImplementedError("07_device_transfer.batch_to_device is not done yet (stuck? dojo hint 07 batch_to_device)")
 
 
 def load_to_cpu(path: str) -> Any:
@@ -107,8 +108,8 @@ def load_to_cpu(path: str) -> Any:
     Unpickling can run arbitrary code: refuse anything but plain data (PyTorch then raises
     `pickle.UnpicklingError`, "Weights only load failed..."; let it propagate).
     """
-    # TODO: your code here (the docstring above is the exercise).
-    raise NotImplementedError("07_device_transfer.load_to_cpu is not done yet (stuck? dojo hint 07)")
+    # TODO: torch.load a checkpoint saved on a GPU onto the CPU, plain data only
+    raise NotImplementedError("07_device_transfer.load_to_cpu is not done yet (stuck? dojo hint 07 load_to_cpu)")
 
 
 def time_on_device(fn: Callable[[], Any], device: torch.device) -> float:
@@ -123,5 +124,5 @@ def time_on_device(fn: Callable[[], Any], device: torch.device) -> float:
     `elapsed_time` is in milliseconds.) For any other device no synchronization is needed,
     and on a machine without CUDA the CUDA calls raise.
     """
-    # TODO: your code here (the docstring above is the exercise).
-    raise NotImplementedError("07_device_transfer.time_on_device is not done yet (stuck? dojo hint 07)")
+    # TODO: time a call's GPU work: synchronize before and after reading the clock
+    raise NotImplementedError("07_device_transfer.time_on_device is not done yet (stuck? dojo hint 07 time_on_device)")

@@ -28,12 +28,12 @@ class ScaleShift(nn.Module):
 
     def __init__(self, num_features: int) -> None:
         super().__init__()
-        # TODO: your code here (the docstring above is the exercise).
-        raise NotImplementedError("08_modules_and_state.ScaleShift.__init__ is not done yet (stuck? dojo hint 08)")
+        # TODO (__init__): a module whose weight and bias are registered parameters
+        raise NotImplementedError("08_modules_and_state.ScaleShift.__init__ is not done yet (stuck? dojo hint 08 ScaleShift)")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # TODO: your code here (the docstring above is the exercise).
-        raise NotImplementedError("08_modules_and_state.ScaleShift.forward is not done yet (stuck? dojo hint 08)")
+        # TODO (forward): a module whose weight and bias are registered parameters
+        raise NotImplementedError("08_modules_and_state.ScaleShift.forward is not done yet (stuck? dojo hint 08 ScaleShift)")
 
 
 def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:
@@ -45,8 +45,8 @@ def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:
     parameters. With `trainable_only=True`, count only parameters with `requires_grad=True`
     (frozen layers are left out). This is the "N parameters" figure printed for every model.
     """
-    # TODO: your code here (the docstring above is the exercise).
-    raise NotImplementedError("08_modules_and_state.count_parameters is not done yet (stuck? dojo hint 08)")
+    # TODO: number of parameter values in a model, submodules included, tied weights once
+    raise NotImplementedError("08_modules_and_state.count_parameters is not done yet (stuck? dojo hint 08 count_parameters)")
 
 
 def make_mlp(in_features: int, hidden_features: int, out_features: int) -> nn.Sequential:
@@ -58,8 +58,8 @@ def make_mlp(in_features: int, hidden_features: int, out_features: int) -> nn.Se
     keys that checkpoints and `model.hidden` can use. Pass an `OrderedDict` of name -> layer,
     or call `add_module(name, layer)` on an empty Sequential.
     """
-    # TODO: your code here (the docstring above is the exercise).
-    raise NotImplementedError("08_modules_and_state.make_mlp is not done yet (stuck? dojo hint 08)")
+    # TODO: nn.Sequential with layers named hidden, act, output
+    raise NotImplementedError("08_modules_and_state.make_mlp is not done yet (stuck? dojo hint 08 make_mlp)")
 
 
 class LayerStack(nn.Module):
@@ -75,12 +75,12 @@ class LayerStack(nn.Module):
 
     def __init__(self, width: int, depth: int) -> None:
         super().__init__()
-        # TODO: your code here (the docstring above is the exercise).
-        raise NotImplementedError("08_modules_and_state.LayerStack.__init__ is not done yet (stuck? dojo hint 08)")
+        # TODO (__init__): a run-time number of layers in an nn.ModuleList
+        raise NotImplementedError("08_modules_and_state.LayerStack.__init__ is not done yet (stuck? dojo hint 08 LayerStack)")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # TODO: your code here (the docstring above is the exercise).
-        raise NotImplementedError("08_modules_and_state.LayerStack.forward is not done yet (stuck? dojo hint 08)")
+        # TODO (forward): a run-time number of layers in an nn.ModuleList
+        raise NotImplementedError("08_modules_and_state.LayerStack.forward is not done yet (stuck? dojo hint 08 LayerStack)")
 
 
 def state_dict_keys(model: nn.Module) -> list[str]:
@@ -91,8 +91,8 @@ def state_dict_keys(model: nn.Module) -> list[str]:
     ("bn.running_mean", "bn.running_var", "bn.num_batches_tracked"), which are buffers. Buffers
     registered with `persistent=False` are not saved, so they are not in the list.
     """
-    # TODO: your code here (the docstring above is the exercise).
-    raise NotImplementedError("08_modules_and_state.state_dict_keys is not done yet (stuck? dojo hint 08)")
+    # TODO: the names a model saves: parameters and persistent buffers
+    raise NotImplementedError("08_modules_and_state.state_dict_keys is not done yet (stuck? dojo hint 08 state_dict_keys)")
 
 
 class RunningCenter(nn.Module):
@@ -114,12 +114,12 @@ class RunningCenter(nn.Module):
     def __init__(self, num_features: int, momentum: float = 0.1) -> None:
         super().__init__()
         self.momentum = momentum
-        # TODO: your code here (the docstring above is the exercise).
-        raise NotImplementedError("08_modules_and_state.RunningCenter.__init__ is not done yet (stuck? dojo hint 08)")
+        # TODO (__init__): a running mean kept in a registered buffer, updated only in training
+        raise NotImplementedError("08_modules_and_state.RunningCenter.__init__ is not done yet (stuck? dojo hint 08 RunningCenter)")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # TODO: your code here (the docstring above is the exercise).
-        raise NotImplementedError("08_modules_and_state.RunningCenter.forward is not done yet (stuck? dojo hint 08)")
+        # TODO (forward): a running mean kept in a registered buffer, updated only in training
+        raise NotImplementedError("08_modules_and_state.RunningCenter.forward is not done yet (stuck? dojo hint 08 RunningCenter)")
 
 
 def predict(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
@@ -135,8 +135,8 @@ def predict(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     model being fine-tuned may keep some layers (a frozen BatchNorm) in eval mode on purpose,
     so `model.train()` at the end is not a restore.
     """
-    # TODO: your code here (the docstring above is the exercise).
-    raise NotImplementedError("08_modules_and_state.predict is not done yet (stuck? dojo hint 08)")
+    # TODO: eval mode and no_grad for one call, every module's mode restored after
+    raise NotImplementedError("08_modules_and_state.predict is not done yet (stuck? dojo hint 08 predict)")
 
 
 def save_weights(model: nn.Module, path: str | os.PathLike) -> None:
@@ -147,8 +147,8 @@ def save_weights(model: nn.Module, path: str | os.PathLike) -> None:
     and only with `weights_only=False`, which runs arbitrary code from the file. A dict of
     tensors loads anywhere with the safe `torch.load(path, weights_only=True)`.
     """
-    # TODO: your code here (the docstring above is the exercise).
-    raise NotImplementedError("08_modules_and_state.save_weights is not done yet (stuck? dojo hint 08)")
+    # TODO: torch.save the state_dict, not the model object
+    raise NotImplementedError("08_modules_and_state.save_weights is not done yet (stuck? dojo hint 08 save_weights)")
 
 
 def load_weights(model: nn.Module, path: str | os.PathLike) -> nn.Module:
@@ -162,5 +162,5 @@ def load_weights(model: nn.Module, path: str | os.PathLike) -> nn.Module:
 
     `model.state_dict().update(...)` changes nothing: it updates a new dict, not the model.
     """
-    # TODO: your code here (the docstring above is the exercise).
-    raise NotImplementedError("08_modules_and_state.load_weights is not done yet (stuck? dojo hint 08)")
+    # TODO: torch.load with weights_only=True, then load_state_dict into the model
+    raise NotImplementedError("08_modules_and_state.load_weights is not done yet (stuck? dojo hint 08 load_weights)")

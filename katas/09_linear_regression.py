@@ -50,8 +50,8 @@ def fit_numpy(x: np.ndarray, y: np.ndarray, a0: float, b0: float, lr: float, n_e
     a mean. Leave one out and the fit still converges, only slower, to the wrong point after a
     fixed number of epochs; get the sign wrong and it runs away. Do not modify `x` or `y`.
     """
-    # TODO: your code here (the docstring above is the exercise).
-    raise NotImplementedError("09_linear_regression.fit_numpy is not done yet (stuck? dojo hint 09)")
+    # TODO: batch gradient descent in NumPy with hand-written gradients
+    raise NotImplementedError("09_linear_regression.fit_numpy is not done yet (stuck? dojo hint 09 fit_numpy)")
 
 
 def fit_autograd(
@@ -72,8 +72,8 @@ def fit_autograd(
     - `torch.randn(1, requires_grad=True).to(device)` is not a leaf either (the copy is); create
       the tensor directly on the device.
     """
-    # TODO: your code here (the docstring above is the exercise).
-    raise NotImplementedError("09_linear_regression.fit_autograd is not done yet (stuck? dojo hint 09)")
+    # TODO: the same with autograd: backward(), a no_grad update, zeroed gradients
+    raise NotImplementedError("09_linear_regression.fit_autograd is not done yet (stuck? dojo hint 09 fit_autograd)")
 
 
 def fit_optimizer(
@@ -86,8 +86,8 @@ def fit_optimizer(
     The optimizer does the `no_grad` update for you, for any number of parameters; it does not
     zero the gradients unless asked.
     """
-    # TODO: your code here (the docstring above is the exercise).
-    raise NotImplementedError("09_linear_regression.fit_optimizer is not done yet (stuck? dojo hint 09)")
+    # TODO: the same with optim.SGD doing the update
+    raise NotImplementedError("09_linear_regression.fit_optimizer is not done yet (stuck? dojo hint 09 fit_optimizer)")
 
 
 def fit_loss_fn(
@@ -99,8 +99,8 @@ def fit_loss_fn(
     loop and called each epoch as `loss_fn(prediction, y)`. Its default reduction, 'mean', is
     what the gradient step size assumes; `reduction='sum'` multiplies the gradient by N.
     """
-    # TODO: your code here (the docstring above is the exercise).
-    raise NotImplementedError("09_linear_regression.fit_loss_fn is not done yet (stuck? dojo hint 09)")
+    # TODO: the same with nn.MSELoss computing the loss
+    raise NotImplementedError("09_linear_regression.fit_loss_fn is not done yet (stuck? dojo hint 09 fit_loss_fn)")
 
 
 class ManualLinearRegression(nn.Module):
@@ -118,12 +118,12 @@ class ManualLinearRegression(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        # TODO: your code here (the docstring above is the exercise).
-        raise NotImplementedError("09_linear_regression.ManualLinearRegression.__init__ is not done yet (stuck? dojo hint 09)")
+        # TODO (__init__): an nn.Module with its own nn.Parameters a and b
+        raise NotImplementedError("09_linear_regression.ManualLinearRegression.__init__ is not done yet (stuck? dojo hint 09 ManualLinearRegression)")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # TODO: your code here (the docstring above is the exercise).
-        raise NotImplementedError("09_linear_regression.ManualLinearRegression.forward is not done yet (stuck? dojo hint 09)")
+        # TODO (forward): an nn.Module with its own nn.Parameters a and b
+        raise NotImplementedError("09_linear_regression.ManualLinearRegression.forward is not done yet (stuck? dojo hint 09 ManualLinearRegression)")
 
 
 class LayerLinearRegression(nn.Module):
@@ -138,12 +138,12 @@ class LayerLinearRegression(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        # TODO: your code here (the docstring above is the exercise).
-        raise NotImplementedError("09_linear_regression.LayerLinearRegression.__init__ is not done yet (stuck? dojo hint 09)")
+        # TODO (__init__): the same model as a nested nn.Linear(1, 1)
+        raise NotImplementedError("09_linear_regression.LayerLinearRegression.__init__ is not done yet (stuck? dojo hint 09 LayerLinearRegression)")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # TODO: your code here (the docstring above is the exercise).
-        raise NotImplementedError("09_linear_regression.LayerLinearRegression.forward is not done yet (stuck? dojo hint 09)")
+        # TODO (forward): the same model as a nested nn.Linear(1, 1)
+        raise NotImplementedError("09_linear_regression.LayerLinearRegression.forward is not done yet (stuck? dojo hint 09 LayerLinearRegression)")
 
 
 def make_train_step(
@@ -158,8 +158,9 @@ def make_train_step(
     before the update as a Python float (`loss.item()`): a tensor would keep the whole graph
     alive in every list it is appended to.
     """
-    # TODO: your code here (the docstring above is the exercise).
-    raise NotImplementedError("09_linear_regression.make_train_step is not done yet (stuck? dojo hint 09)")
+
+    # TODO: a closure that does one training step and returns the loss as a float
+    raise NotImplementedError("09_linear_regression.make_train_step is not done yet (stuck? dojo hint 09 make_train_step)")
 
 
 def make_loader(x: torch.Tensor, y: torch.Tensor, batch_size: int, seed: int) -> DataLoader:
@@ -170,8 +171,8 @@ def make_loader(x: torch.Tensor, y: torch.Tensor, batch_size: int, seed: int) ->
     its own `torch.Generator` seeded with `seed`, so the order depends on `seed` only, not on
     whatever else used the global random number generator before the loop ran.
     """
-    # TODO: your code here (the docstring above is the exercise).
-    raise NotImplementedError("09_linear_regression.make_loader is not done yet (stuck? dojo hint 09)")
+    # TODO: a shuffling DataLoader with its own seeded generator
+    raise NotImplementedError("09_linear_regression.make_loader is not done yet (stuck? dojo hint 09 make_loader)")
 
 
 def train_minibatches(
@@ -187,8 +188,8 @@ def train_minibatches(
     the model may live on a GPU) and handed to `train_step`, which returns the batch's loss as a
     float. The result has one float per batch: `n_epochs * len(loader)` of them.
     """
-    # TODO: your code here (the docstring above is the exercise).
-    raise NotImplementedError("09_linear_regression.train_minibatches is not done yet (stuck? dojo hint 09)")
+    # TODO: epochs of mini-batches: move each batch to the device, collect the losses
+    raise NotImplementedError("09_linear_regression.train_minibatches is not done yet (stuck? dojo hint 09 train_minibatches)")
 
 
 def validate(
@@ -207,5 +208,5 @@ def validate(
       that never comes.
     - no `backward()`, no optimizer step: the parameters and their `.grad` stay as they were.
     """
-    # TODO: your code here (the docstring above is the exercise).
-    raise NotImplementedError("09_linear_regression.validate is not done yet (stuck? dojo hint 09)")
+    # TODO: mean validation loss under eval() and no_grad, without training
+    raise NotImplementedError("09_linear_regression.validate is not done yet (stuck? dojo hint 09 validate)")

@@ -39,16 +39,16 @@ class PairDataset(Dataset):
     """
 
     def __init__(self, x: torch.Tensor, y: torch.Tensor) -> None:
-        # TODO: your code here (the docstring above is the exercise).
-        raise NotImplementedError("10_dataset_dataloader.PairDataset.__init__ is not done yet (stuck? dojo hint 10)")
+        # TODO (__init__): a map-style dataset of (x[i], y[i]) pairs, with IndexError past the end
+        raise NotImplementedError("10_dataset_dataloader.PairDataset.__init__ is not done yet (stuck? dojo hint 10 PairDataset)")
 
     def __len__(self) -> int:
-        # TODO: your code here (the docstring above is the exercise).
-        raise NotImplementedError("10_dataset_dataloader.PairDataset.__len__ is not done yet (stuck? dojo hint 10)")
+        # TODO (__len__): a map-style dataset of (x[i], y[i]) pairs, with IndexError past the end
+        raise NotImplementedError("10_dataset_dataloader.PairDataset.__len__ is not done yet (stuck? dojo hint 10 PairDataset)")
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
-        # TODO: your code here (the docstring above is the exercise).
-        raise NotImplementedError("10_dataset_dataloader.PairDataset.__getitem__ is not done yet (stuck? dojo hint 10)")
+        # TODO (__getitem__): a map-style dataset of (x[i], y[i]) pairs, with IndexError past the end
+        raise NotImplementedError("10_dataset_dataloader.PairDataset.__getitem__ is not done yet (stuck? dojo hint 10 PairDataset)")
 
 
 class LazyFileDataset(Dataset):
@@ -69,16 +69,16 @@ class LazyFileDataset(Dataset):
     """
 
     def __init__(self, root: str | Path, loader: Callable[[Path], Any] = torch.load, suffix: str = ".pt") -> None:
-        # TODO: your code here (the docstring above is the exercise).
-        raise NotImplementedError("10_dataset_dataloader.LazyFileDataset.__init__ is not done yet (stuck? dojo hint 10)")
+        # TODO (__init__): one file per sample, opened only in __getitem__
+        raise NotImplementedError("10_dataset_dataloader.LazyFileDataset.__init__ is not done yet (stuck? dojo hint 10 LazyFileDataset)")
 
     def __len__(self) -> int:
-        # TODO: your code here (the docstring above is the exercise).
-        raise NotImplementedError("10_dataset_dataloader.LazyFileDataset.__len__ is not done yet (stuck? dojo hint 10)")
+        # TODO (__len__): one file per sample, opened only in __getitem__
+        raise NotImplementedError("10_dataset_dataloader.LazyFileDataset.__len__ is not done yet (stuck? dojo hint 10 LazyFileDataset)")
 
     def __getitem__(self, index: int) -> Any:
-        # TODO: your code here (the docstring above is the exercise).
-        raise NotImplementedError("10_dataset_dataloader.LazyFileDataset.__getitem__ is not done yet (stuck? dojo hint 10)")
+        # TODO (__getitem__): one file per sample, opened only in __getitem__
+        raise NotImplementedError("10_dataset_dataloader.LazyFileDataset.__getitem__ is not done yet (stuck? dojo hint 10 LazyFileDataset)")
 
 
 def train_val_loaders(
@@ -100,8 +100,8 @@ def train_val_loaders(
       between epochs and its predictions line up with its samples.
     - Both use `batch_size` and keep the last, smaller batch.
     """
-    # TODO: your code here (the docstring above is the exercise).
-    raise NotImplementedError("10_dataset_dataloader.train_val_loaders is not done yet (stuck? dojo hint 10)")
+    # TODO: a seeded random_split into a shuffling train loader and an ordered validation loader
+    raise NotImplementedError("10_dataset_dataloader.train_val_loaders is not done yet (stuck? dojo hint 10 train_val_loaders)")
 
 
 def pad_collate(
@@ -122,8 +122,8 @@ def pad_collate(
     its `batch_first` default (False: it returns (L_max, B, ...)). To use another padding value
     in a DataLoader: `collate_fn=functools.partial(pad_collate, padding_value=-1.0)`.
     """
-    # TODO: your code here (the docstring above is the exercise).
-    raise NotImplementedError("10_dataset_dataloader.pad_collate is not done yet (stuck? dojo hint 10)")
+    # TODO: pad (sequence, label) samples of different lengths into one batch, plus their lengths
+    raise NotImplementedError("10_dataset_dataloader.pad_collate is not done yet (stuck? dojo hint 10 pad_collate)")
 
 
 class AugmentedDataset(Dataset):
@@ -169,8 +169,8 @@ def seed_worker(worker_id: int) -> None:
     Define this function at module level (not a lambda or a nested function): with the "spawn"
     start method (macOS, Windows) the loader pickles it to send it to each worker.
     """
-    # TODO: your code here (the docstring above is the exercise).
-    raise NotImplementedError("10_dataset_dataloader.seed_worker is not done yet (stuck? dojo hint 10)")
+    # TODO: a worker_init_fn that seeds numpy, random and the dataset's rng from torch.initial_seed()
+    raise NotImplementedError("10_dataset_dataloader.seed_worker is not done yet (stuck? dojo hint 10 seed_worker)")
 
 
 def make_reproducible_loader(dataset: Dataset, batch_size: int, seed: int, num_workers: int = 2) -> DataLoader:
@@ -182,5 +182,5 @@ def make_reproducible_loader(dataset: Dataset, batch_size: int, seed: int, num_w
     global RNG), and `worker_init_fn=seed_worker`, which seeds each worker's random generators
     from its torch seed. Each epoch still differs from the last: the generator moves on.
     """
-    # TODO: your code here (the docstring above is the exercise).
-    raise NotImplementedError("10_dataset_dataloader.make_reproducible_loader is not done yet (stuck? dojo hint 10)")
+    # TODO: a shuffling loader with worker processes that gives the same batches on every run
+    raise NotImplementedError("10_dataset_dataloader.make_reproducible_loader is not done yet (stuck? dojo hint 10 make_reproducible_loader)")

@@ -48,8 +48,8 @@ def make_loader(
       with `seed`, so two loaders built with the same seed visit the samples in the same order,
       whatever else used the global random number generator.
     """
-    # TODO: your code here (the docstring above is the exercise).
-    raise NotImplementedError("11_loader_settings.make_loader is not done yet (stuck? dojo hint 11)")
+    # TODO: a seeded, shuffling DataLoader; worker options only with workers, pinning only with an accelerator
+    raise NotImplementedError("11_loader_settings.make_loader is not done yet (stuck? dojo hint 11 make_loader)")
 
 
 def keep_batch(batch: Any) -> Any:
@@ -82,23 +82,23 @@ class InMemoryDataset(Dataset):
 
     def __init__(self, *tensors: torch.Tensor) -> None:
         """Keep the tensors (all with the same size of dim 0); nothing is copied."""
-        # TODO: your code here (the docstring above is the exercise).
-        raise NotImplementedError("11_loader_settings.InMemoryDataset.__init__ is not done yet (stuck? dojo hint 11)")
+        # TODO (__init__): a dataset over in-memory tensors whose __getitems__ returns a whole batch
+        raise NotImplementedError("11_loader_settings.InMemoryDataset.__init__ is not done yet (stuck? dojo hint 11 InMemoryDataset)")
 
     def __len__(self) -> int:
         """The number of samples: the size of dim 0."""
-        # TODO: your code here (the docstring above is the exercise).
-        raise NotImplementedError("11_loader_settings.InMemoryDataset.__len__ is not done yet (stuck? dojo hint 11)")
+        # TODO (__len__): a dataset over in-memory tensors whose __getitems__ returns a whole batch
+        raise NotImplementedError("11_loader_settings.InMemoryDataset.__len__ is not done yet (stuck? dojo hint 11 InMemoryDataset)")
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, ...]:
         """Sample `index`: a tuple with row `index` of each tensor."""
-        # TODO: your code here (the docstring above is the exercise).
-        raise NotImplementedError("11_loader_settings.InMemoryDataset.__getitem__ is not done yet (stuck? dojo hint 11)")
+        # TODO (__getitem__): a dataset over in-memory tensors whose __getitems__ returns a whole batch
+        raise NotImplementedError("11_loader_settings.InMemoryDataset.__getitem__ is not done yet (stuck? dojo hint 11 InMemoryDataset)")
 
     def __getitems__(self, indices: list[int]) -> tuple[torch.Tensor, ...]:
         """The batch of samples `indices`: a tuple with rows `indices` of each tensor."""
-        # TODO: your code here (the docstring above is the exercise).
-        raise NotImplementedError("11_loader_settings.InMemoryDataset.__getitems__ is not done yet (stuck? dojo hint 11)")
+        # TODO (__getitems__): a dataset over in-memory tensors whose __getitems__ returns a whole batch
+        raise NotImplementedError("11_loader_settings.InMemoryDataset.__getitems__ is not done yet (stuck? dojo hint 11 InMemoryDataset)")
 
 
 def move_batch(batch: Sequence[torch.Tensor], device: torch.device | str) -> Sequence[torch.Tensor]:
@@ -111,8 +111,8 @@ def move_batch(batch: Sequence[torch.Tensor], device: torch.device | str) -> Seq
     from ordinary memory the copy cannot, and the flag only misleads the reader. Decide per
     tensor: a batch can mix pinned and unpinned tensors.
     """
-    # TODO: your code here (the docstring above is the exercise).
-    raise NotImplementedError("11_loader_settings.move_batch is not done yet (stuck? dojo hint 11)")
+    # TODO: move a batch's tensors to a device, non_blocking only for pinned ones
+    raise NotImplementedError("11_loader_settings.move_batch is not done yet (stuck? dojo hint 11 move_batch)")
 
 
 def samples_per_second(
@@ -137,5 +137,5 @@ def samples_per_second(
       synchronization for any other device (on a machine without CUDA the CUDA calls raise).
     - Read the clock with `time.perf_counter()`.
     """
-    # TODO: your code here (the docstring above is the exercise).
-    raise NotImplementedError("11_loader_settings.samples_per_second is not done yet (stuck? dojo hint 11)")
+    # TODO: loader throughput: warm-up excluded, samples counted, CUDA synchronized before reading the clock
+    raise NotImplementedError("11_loader_settings.samples_per_second is not done yet (stuck? dojo hint 11 samples_per_second)")

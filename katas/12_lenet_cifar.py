@@ -47,12 +47,12 @@ class LeNet(nn.Module):
 
     def __init__(self, num_classes: int = 10) -> None:
         super().__init__()
-        # TODO: your code here (the docstring above is the exercise).
-        raise NotImplementedError("12_lenet_cifar.LeNet.__init__ is not done yet (stuck? dojo hint 12)")
+        # TODO (__init__): conv(3->6,5), pool, conv(6->16,5), pool, fc 400->120->84->classes; raw logits out
+        raise NotImplementedError("12_lenet_cifar.LeNet.__init__ is not done yet (stuck? dojo hint 12 LeNet)")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # TODO: your code here (the docstring above is the exercise).
-        raise NotImplementedError("12_lenet_cifar.LeNet.forward is not done yet (stuck? dojo hint 12)")
+        # TODO (forward): conv(3->6,5), pool, conv(6->16,5), pool, fc 400->120->84->classes; raw logits out
+        raise NotImplementedError("12_lenet_cifar.LeNet.forward is not done yet (stuck? dojo hint 12 LeNet)")
 
 
 def make_transform(train: bool) -> Callable:
@@ -73,8 +73,8 @@ def make_transform(train: bool) -> Callable:
     Augment the PIL image, before normalizing: pad a normalized tensor with zeros and the border
     is gray (0 is the middle of [-1, 1]), not black.
     """
-    # TODO: your code here (the docstring above is the exercise).
-    raise NotImplementedError("12_lenet_cifar.make_transform is not done yet (stuck? dojo hint 12)")
+    # TODO: ToTensor + Normalize to [-1, 1]; random crop and flip for training only
+    raise NotImplementedError("12_lenet_cifar.make_transform is not done yet (stuck? dojo hint 12 make_transform)")
 
 
 def make_datasets(root: str | os.PathLike, download: bool = False) -> tuple[Dataset, Dataset]:
@@ -94,8 +94,8 @@ def make_datasets(root: str | os.PathLike, download: bool = False) -> tuple[Data
 
     Both kinds of dataset have `.classes`, the class names in index order.
     """
-    # TODO: your code here (the docstring above is the exercise).
-    raise NotImplementedError("12_lenet_cifar.make_datasets is not done yet (stuck? dojo hint 12)")
+    # TODO: ImageFolder when root/train exists, else torchvision's CIFAR10; the right transform per split
+    raise NotImplementedError("12_lenet_cifar.make_datasets is not done yet (stuck? dojo hint 12 make_datasets)")
 
 
 def make_loaders(
@@ -110,8 +110,8 @@ def make_loaders(
     - The test loader does not shuffle (the order changes nothing to an accuracy, and a fixed
       order makes predictions comparable between runs) and keeps every sample: no `drop_last`.
     """
-    # TODO: your code here (the docstring above is the exercise).
-    raise NotImplementedError("12_lenet_cifar.make_loaders is not done yet (stuck? dojo hint 12)")
+    # TODO: a seeded, shuffling training loader; an ordered test loader that keeps every sample
+    raise NotImplementedError("12_lenet_cifar.make_loaders is not done yet (stuck? dojo hint 12 make_loaders)")
 
 
 def train_one_epoch(
@@ -137,8 +137,8 @@ def train_one_epoch(
     `loss.detach()` on the device and call `.item()` once at the end (faster on a GPU: every
     `.item()` makes the CPU wait until the GPU has finished all the work queued so far).
     """
-    # TODO: your code here (the docstring above is the exercise).
-    raise NotImplementedError("12_lenet_cifar.train_one_epoch is not done yet (stuck? dojo hint 12)")
+    # TODO: train mode, zero_grad/forward/backward/step per batch, mean loss over samples as a float
+    raise NotImplementedError("12_lenet_cifar.train_one_epoch is not done yet (stuck? dojo hint 12 train_one_epoch)")
 
 
 def evaluate(
@@ -159,13 +159,11 @@ def evaluate(
     Move each batch of images to `device`. Leave the model in eval mode: the next `train_one_epoch`
     switches it back.
     """
-    # TODO: your code here (the docstring above is the exercise).
-    raise NotImplementedError("12_lenet_cifar.evaluate is not done yet (stuck? dojo hint 12)")
+    # TODO: accuracy and per-class accuracy (nan for absent classes) under eval() and no_grad
+    raise NotImplementedError("12_lenet_cifar.evaluate is not done yet (stuck? dojo hint 12 evaluate)")
 
 
-def save_checkpoint(
-    path: str | os.PathLike, model: nn.Module, optimizer: torch.optim.Optimizer, epoch: int
-) -> None:
+def save_checkpoint(path: str | os.PathLike, model: nn.Module, optimizer: torch.optim.Optimizer, epoch: int) -> None:
     """Save what it takes to resume training to the file `path`: a dict with the keys
     "model" (`model.state_dict()`), "optimizer" (`optimizer.state_dict()`) and "epoch" (`epoch`,
     the number of epochs completed, a Python int).
@@ -176,8 +174,8 @@ def save_checkpoint(
     not the model or optimizer objects: a dict of tensors and numbers loads with the safe
     `torch.load(path, weights_only=True)`.
     """
-    # TODO: your code here (the docstring above is the exercise).
-    raise NotImplementedError("12_lenet_cifar.save_checkpoint is not done yet (stuck? dojo hint 12)")
+    # TODO: torch.save a dict of model and optimizer state_dicts and the epoch
+    raise NotImplementedError("12_lenet_cifar.save_checkpoint is not done yet (stuck? dojo hint 12 save_checkpoint)")
 
 
 def load_checkpoint(
@@ -197,5 +195,5 @@ def load_checkpoint(
     weights *and* the optimizer's state (its momentum buffers), or resumed training takes other
     steps than training that never stopped.
     """
-    # TODO: your code here (the docstring above is the exercise).
-    raise NotImplementedError("12_lenet_cifar.load_checkpoint is not done yet (stuck? dojo hint 12)")
+    # TODO: torch.load(weights_only=True, map_location=device), then both load_state_dicts; return the epoch
+    raise NotImplementedError("12_lenet_cifar.load_checkpoint is not done yet (stuck? dojo hint 12 load_checkpoint)")

@@ -29,8 +29,8 @@ def freeze_all(model: nn.Module) -> nn.Module:
     is. `model.requires_grad = False` only adds an attribute to the module object: it freezes
     nothing.
     """
-    # TODO: your code here (the docstring above is the exercise).
-    raise NotImplementedError("13_fine_tuning.freeze_all is not done yet (stuck? dojo hint 13)")
+    # TODO: requires_grad=False on every parameter, training mode untouched
+    raise NotImplementedError("13_fine_tuning.freeze_all is not done yet (stuck? dojo hint 13 freeze_all)")
 
 
 def replace_head(model: nn.Module, num_classes: int) -> nn.Module:
@@ -44,8 +44,8 @@ def replace_head(model: nn.Module, num_classes: int) -> nn.Module:
     dtype: a bare `nn.Linear(...)` lands on the CPU in float32 while the model may live on a GPU
     or in float64. Every other layer stays as it is.
     """
-    # TODO: your code here (the docstring above is the exercise).
-    raise NotImplementedError("13_fine_tuning.replace_head is not done yet (stuck? dojo hint 13)")
+    # TODO: a new nn.Linear head with num_classes outputs, sized and placed like the old one
+    raise NotImplementedError("13_fine_tuning.replace_head is not done yet (stuck? dojo hint 13 replace_head)")
 
 
 def count_trainable(model: nn.Module) -> int:
@@ -56,8 +56,8 @@ def count_trainable(model: nn.Module) -> int:
     about 11 million. Buffers such as BatchNorm's running statistics are not parameters, and a
     parameter shared by two layers counts once.
     """
-    # TODO: your code here (the docstring above is the exercise).
-    raise NotImplementedError("13_fine_tuning.count_trainable is not done yet (stuck? dojo hint 13)")
+    # TODO: number of elements in the parameters that require grad
+    raise NotImplementedError("13_fine_tuning.count_trainable is not done yet (stuck? dojo hint 13 count_trainable)")
 
 
 def trainable_optimizer(model: nn.Module, lr: float) -> torch.optim.SGD:
@@ -70,8 +70,8 @@ def trainable_optimizer(model: nn.Module, lr: float) -> torch.optim.SGD:
     it was frozen, or zeros left by `zero_grad(set_to_none=False)`) is moved by every step, by
     its old gradient, momentum or weight decay.
     """
-    # TODO: your code here (the docstring above is the exercise).
-    raise NotImplementedError("13_fine_tuning.trainable_optimizer is not done yet (stuck? dojo hint 13)")
+    # TODO: SGD over only the parameters that require grad
+    raise NotImplementedError("13_fine_tuning.trainable_optimizer is not done yet (stuck? dojo hint 13 trainable_optimizer)")
 
 
 def set_bn_eval(model: nn.Module) -> nn.Module:
@@ -87,8 +87,8 @@ def set_bn_eval(model: nn.Module) -> nn.Module:
     base class `nn.modules.batchnorm._BatchNorm`. `model.train()` puts every module back into
     train mode, so call this after it.
     """
-    # TODO: your code here (the docstring above is the exercise).
-    raise NotImplementedError("13_fine_tuning.set_bn_eval is not done yet (stuck? dojo hint 13)")
+    # TODO: frozen BatchNorm layers in eval mode, everything else as it was
+    raise NotImplementedError("13_fine_tuning.set_bn_eval is not done yet (stuck? dojo hint 13 set_bn_eval)")
 
 
 def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor) -> float:
@@ -100,8 +100,8 @@ def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tens
     with leftover ones); then let `optimizer` take its step. Afterwards the frozen parameters
     and the frozen layers' running statistics are exactly what they were: only what trains moves.
     """
-    # TODO: your code here (the docstring above is the exercise).
-    raise NotImplementedError("13_fine_tuning.train_step is not done yet (stuck? dojo hint 13)")
+    # TODO: one step that moves what trains and nothing else
+    raise NotImplementedError("13_fine_tuning.train_step is not done yet (stuck? dojo hint 13 train_step)")
 
 
 def unfreeze_last_block(model: nn.Module, head_lr: float, block_lr: float) -> torch.optim.SGD:
@@ -116,5 +116,5 @@ def unfreeze_last_block(model: nn.Module, head_lr: float, block_lr: float) -> to
     pretrained block gets the smaller learning rate: it only needs adjusting, and updates as
     large as the head's would undo what it learned. A single param group cannot do that.
     """
-    # TODO: your code here (the docstring above is the exercise).
-    raise NotImplementedError("13_fine_tuning.unfreeze_last_block is not done yet (stuck? dojo hint 13)")
+    # TODO: layer4 trainable too, two param groups: head lr, smaller layer4 lr
+    raise NotImplementedError("13_fine_tuning.unfreeze_last_block is not done yet (stuck? dojo hint 13 unfreeze_last_block)")

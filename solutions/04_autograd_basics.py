@@ -64,9 +64,7 @@ def q_gradients(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.T
     # END SOLUTION
 
 
-def vjp(
-    f: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, v: torch.Tensor | None = None
-) -> torch.Tensor:
+def vjp(f: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, v: torch.Tensor | None = None) -> torch.Tensor:
     """Return the vector-Jacobian product vᵀJ of y = f(x) at x, using `y.backward(v)`.
 
     `y` may have any shape; `v` has the shape of `y` and weights each output element: the result

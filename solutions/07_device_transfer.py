@@ -10,7 +10,8 @@ the kernel. Run `dojo` to see which exercise is next and `dojo hint 07` when stu
 from __future__ import annotations
 
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import torch

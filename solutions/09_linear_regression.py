@@ -204,6 +204,7 @@ def make_train_step(
     before the update as a Python float (`loss.item()`): a tensor would keep the whole graph
     alive in every list it is appended to.
     """
+
     # BEGIN SOLUTION
     def train_step(x: torch.Tensor, y: torch.Tensor) -> float:
         model.train()

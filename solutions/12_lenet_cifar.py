@@ -226,9 +226,7 @@ def evaluate(
     # END SOLUTION
 
 
-def save_checkpoint(
-    path: str | os.PathLike, model: nn.Module, optimizer: torch.optim.Optimizer, epoch: int
-) -> None:
+def save_checkpoint(path: str | os.PathLike, model: nn.Module, optimizer: torch.optim.Optimizer, epoch: int) -> None:
     """Save what it takes to resume training to the file `path`: a dict with the keys
     "model" (`model.state_dict()`), "optimizer" (`optimizer.state_dict()`) and "epoch" (`epoch`,
     the number of epochs completed, a Python int).

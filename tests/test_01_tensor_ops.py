@@ -18,7 +18,9 @@ class TestZerosWithDtype:
             pytest.skip("MPS has no float64")
         x = torch.arange(6, dtype=torch.float32, device=device).reshape(2, 3) + 1
         got = kata.zeros_with_dtype(x, dtype)
-        check_tensor(got, torch.zeros(2, 3, dtype=dtype, device=device), f"zeros_with_dtype(x of shape (2, 3), {dtype})")
+        check_tensor(
+            got, torch.zeros(2, 3, dtype=dtype, device=device), f"zeros_with_dtype(x of shape (2, 3), {dtype})"
+        )
 
     def test_zeros_stay_on_the_device_of_x(self, kata):
         x = torch.empty(4, 5, device=META)
@@ -36,7 +38,9 @@ class TestOnesLikeTemplate:
     def test_ones_take_the_template_dtype_and_the_given_shape(self, kata, device, dtype):
         template = torch.zeros(2, 2, dtype=dtype, device=device)
         got = kata.ones_like_template(template, (3, 4, 5))
-        check_tensor(got, torch.ones(3, 4, 5, dtype=dtype, device=device), f"ones_like_template(template {dtype}, (3, 4, 5))")
+        check_tensor(
+            got, torch.ones(3, 4, 5, dtype=dtype, device=device), f"ones_like_template(template {dtype}, (3, 4, 5))"
+        )
 
     def test_ones_stay_on_the_template_device(self, kata):
         template = torch.empty(2, dtype=torch.float64, device=META)
@@ -55,20 +59,30 @@ class TestAddInto:
         y = torch.tensor([10.0, 20.0, 30.0], device=device)
         out = torch.zeros(3, device=device)
         kata.add_into(x, y, out)
-        check_tensor(out, torch.tensor([11.0, 22.0, 33.0], device=device), "after add_into(x, y, out), the caller's out")
+        check_tensor(
+            out, torch.tensor([11.0, 22.0, 33.0], device=device), "after add_into(x, y, out), the caller's out"
+        )
 
     def test_returns_out_itself_with_its_memory_unchanged(self, kata, device):
         x, y = torch.ones(2, 3, device=device), torch.full((2, 3), 2.0, device=device)
         out = torch.empty(2, 3, device=device)
         before = storage_ptr(out)
         got = kata.add_into(x, y, out)
-        check(got is out, f"add_into(x, y, out) returned {describe(got)}, a new tensor; expected the `out` object itself")
-        check(storage_ptr(out) == before, "add_into(x, y, out) gave `out` new memory; expected it to write into out's memory")
+        check(
+            got is out, f"add_into(x, y, out) returned {describe(got)}, a new tensor; expected the `out` object itself"
+        )
+        check(
+            storage_ptr(out) == before,
+            "add_into(x, y, out) gave `out` new memory; expected it to write into out's memory",
+        )
 
     def test_the_inputs_are_left_unchanged(self, kata):
         x, y, out = torch.tensor([1.0, 2.0]), torch.tensor([3.0, 4.0]), torch.zeros(2)
         kata.add_into(x, y, out)
-        check(x.tolist() == [1.0, 2.0] and y.tolist() == [3.0, 4.0], f"add_into changed its inputs: x={x.tolist()}, y={y.tolist()}")
+        check(
+            x.tolist() == [1.0, 2.0] and y.tolist() == [3.0, 4.0],
+            f"add_into changed its inputs: x={x.tolist()}, y={y.tolist()}",
+        )
 
 
 @exercise("add_in_place")
@@ -90,7 +104,9 @@ class TestAddInPlace:
     def test_broadcasts_y_over_the_rows_of_x(self, kata):
         x = torch.zeros(2, 3)
         kata.add_in_place(x, torch.tensor([1.0, 2.0, 3.0]))
-        check_tensor(x, torch.tensor([[1.0, 2.0, 3.0], [1.0, 2.0, 3.0]]), "after add_in_place(zeros(2, 3), [1, 2, 3]), x")
+        check_tensor(
+            x, torch.tensor([[1.0, 2.0, 3.0], [1.0, 2.0, 3.0]]), "after add_in_place(zeros(2, 3), [1, 2, 3]), x"
+        )
 
 
 @exercise("column")
@@ -140,10 +156,15 @@ class TestToPythonNumber:
         w = torch.tensor([1.0, 2.0], requires_grad=True)
         loss = (w * w).sum()
         got = kata.to_python_number(loss)
-        check(type(got) is float and abs(got - 5.0) < 1e-6, f"to_python_number(loss=5.0 with grad_fn) returned {describe(got)}; expected 5.0")
+        check(
+            type(got) is float and abs(got - 5.0) < 1e-6,
+            f"to_python_number(loss=5.0 with grad_fn) returned {describe(got)}; expected 5.0",
+        )
 
     def test_more_than_one_element_raises_pytorchs_error(self, kata):
-        with expect_raises(RuntimeError, "a Tensor with 4 elements cannot be converted to Scalar", "to_python_number(ones(2, 2))"):
+        with expect_raises(
+            RuntimeError, "a Tensor with 4 elements cannot be converted to Scalar", "to_python_number(ones(2, 2))"
+        ):
             kata.to_python_number(torch.ones(2, 2))
 
 
@@ -151,20 +172,34 @@ class TestToPythonNumber:
 class TestPredictedClasses:
     def test_one_class_per_row(self, kata, device):
         scores = torch.tensor([[0.1, 0.7, 0.2], [0.9, 0.05, 0.05], [0.2, 0.3, 0.5], [0.3, 0.3, 0.4]], device=device)
-        check_tensor(kata.predicted_classes(scores), torch.tensor([1, 0, 2, 2], device=device), "predicted_classes(scores of shape (4, 3))")
+        check_tensor(
+            kata.predicted_classes(scores),
+            torch.tensor([1, 0, 2, 2], device=device),
+            "predicted_classes(scores of shape (4, 3))",
+        )
 
     def test_square_scores_are_read_along_rows(self, kata):
         # With N == C a reduction over the wrong dimension has the right shape but wrong values.
         scores = torch.tensor([[0.0, 5.0, 1.0], [9.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
-        check_tensor(kata.predicted_classes(scores), torch.tensor([1, 0, 1]), "predicted_classes(scores of shape (3, 3))")
+        check_tensor(
+            kata.predicted_classes(scores), torch.tensor([1, 0, 1]), "predicted_classes(scores of shape (3, 3))"
+        )
 
 
 @exercise("pairwise_sums")
 class TestPairwiseSums:
     def test_rows_follow_a_and_columns_follow_b(self, kata):
         a, b = torch.tensor([0.0, 10.0]), torch.tensor([1.0, 2.0, 3.0])
-        check_tensor(kata.pairwise_sums(a, b), torch.tensor([[1.0, 2.0, 3.0], [11.0, 12.0, 13.0]]), "pairwise_sums(a of 2, b of 3)")
+        check_tensor(
+            kata.pairwise_sums(a, b),
+            torch.tensor([[1.0, 2.0, 3.0], [11.0, 12.0, 13.0]]),
+            "pairwise_sums(a of 2, b of 3)",
+        )
 
     def test_equal_lengths_are_not_transposed(self, kata):
         a, b = torch.tensor([100.0, 200.0]), torch.tensor([1.0, 2.0])
-        check_tensor(kata.pairwise_sums(a, b), torch.tensor([[101.0, 102.0], [201.0, 202.0]]), "pairwise_sums([100, 200], [1, 2])")
+        check_tensor(
+            kata.pairwise_sums(a, b),
+            torch.tensor([[101.0, 102.0], [201.0, 202.0]]),
+            "pairwise_sums([100, 200], [1, 2])",
+        )

@@ -9,7 +9,7 @@ import re
 import pytest
 import torch
 
-from dojo.testing import check, check_own_memory, check_shares_memory, check_tensor, describe, exercise, storage_ptr
+from dojo.testing import check, check_own_memory, check_shares_memory, check_tensor, describe, exercise
 
 
 def _grid(rows: int, cols: int, device, dtype=torch.float32) -> torch.Tensor:
@@ -56,7 +56,9 @@ class TestIndependentCopy:
     def test_values_dtype_and_device_match_x(self, kata, device, dtype):
         x = self._computed(device, dtype)
         got = kata.independent_copy(x)
-        check_tensor(got, torch.tensor([2.0, -4.0, 6.0], dtype=dtype, device=device), f"independent_copy(x = w * 2, {dtype})")
+        check_tensor(
+            got, torch.tensor([2.0, -4.0, 6.0], dtype=dtype, device=device), f"independent_copy(x = w * 2, {dtype})"
+        )
 
     def test_has_its_own_memory(self, kata, device):
         x = self._computed(device)
@@ -84,7 +86,9 @@ class TestIndependentCopy:
     def test_a_parameter_snapshot_is_detached_too(self, kata):
         w = torch.nn.Parameter(torch.ones(3))
         got = kata.independent_copy(w)
-        check(isinstance(got, torch.Tensor), f"independent_copy(nn.Parameter) returned {describe(got)}; expected a tensor")
+        check(
+            isinstance(got, torch.Tensor), f"independent_copy(nn.Parameter) returned {describe(got)}; expected a tensor"
+        )
         check(
             not got.requires_grad and got.grad_fn is None and not isinstance(got, torch.nn.Parameter),
             f"independent_copy(nn.Parameter of ones(3)) returned {type(got).__name__} with requires_grad={got.requires_grad}, "
@@ -139,8 +143,11 @@ class TestCheckedView:
         with pytest.raises(ValueError, match="cannot view"):
             got = kata.checked_view(x, (-1,))
             # Reached only when nothing was raised (pytest.fail is not a ValueError, so it escapes).
-            check(False, f"checked_view(x.t(), (-1,)) returned {describe(got)}; expected ValueError: x.t() cannot be "
-                  "viewed as (-1,) (reshape would copy silently, which is what checked_view exists to refuse)")
+            check(
+                False,
+                f"checked_view(x.t(), (-1,)) returned {describe(got)}; expected ValueError: x.t() cannot be "
+                "viewed as (-1,) (reshape would copy silently, which is what checked_view exists to refuse)",
+            )
 
     def test_the_value_error_chains_pytorchs_runtime_error(self, kata):
         x = _grid(2, 3, "cpu").t()
@@ -156,7 +163,7 @@ class TestCheckedView:
         check(
             re.search("view size is not compatible with input tensor's size and stride", str(cause)),
             f"checked_view(x.t(), (6,)): the ValueError's __cause__ says {str(cause)!r}; expected the RuntimeError "
-            "that x.view(6) raises (\"view size is not compatible with input tensor's size and stride ...\")",
+            'that x.view(6) raises ("view size is not compatible with input tensor\'s size and stride ...")',
         )
 
 
@@ -206,7 +213,9 @@ class TestTileRows:
 
     def test_keeps_the_dtype_of_row(self, kata):
         row = torch.tensor([7, 8], dtype=torch.int16)
-        check_tensor(kata.tile_rows(row, 3), torch.tensor([[7, 8]] * 3, dtype=torch.int16), "tile_rows(int16 [7, 8], 3)")
+        check_tensor(
+            kata.tile_rows(row, 3), torch.tensor([[7, 8]] * 3, dtype=torch.int16), "tile_rows(int16 [7, 8], 3)"
+        )
 
     def test_the_result_does_not_share_memory_with_row(self, kata, device):
         row = torch.arange(3.0, device=device)
@@ -244,13 +253,17 @@ class TestClampNegativesCopy:
 
     def test_integer_tensors_keep_their_dtype(self, kata):
         x = torch.tensor([-3, 4, -1, 0], dtype=torch.int64)
-        check_tensor(kata.clamp_negatives_copy(x), torch.tensor([0, 4, 0, 0]), "clamp_negatives_copy(int64 [-3, 4, -1, 0])")
+        check_tensor(
+            kata.clamp_negatives_copy(x), torch.tensor([0, 4, 0, 0]), "clamp_negatives_copy(int64 [-3, 4, -1, 0])"
+        )
 
     def test_the_callers_x_is_left_unchanged(self, kata, device):
         x = torch.tensor([-1.0, 2.0, -3.0, 4.0], device=device)
         version = x._version
         kata.clamp_negatives_copy(x)
-        check_tensor(x, torch.tensor([-1.0, 2.0, -3.0, 4.0], device=device), "after clamp_negatives_copy(x), the caller's x")
+        check_tensor(
+            x, torch.tensor([-1.0, 2.0, -3.0, 4.0], device=device), "after clamp_negatives_copy(x), the caller's x"
+        )
         # Every in-place write bumps the version counter, even one that happens to change no value.
         check(x._version == version, "clamp_negatives_copy(x) wrote into x in place; expected it to leave x alone")
 

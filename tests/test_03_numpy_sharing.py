@@ -194,7 +194,9 @@ class TestNumpyView:
         got = kata.numpy_view(t)
         expected = np.arange(6, dtype=np_dtype).reshape(2, 3)
         check(
-            isinstance(got, np.ndarray) and got.dtype == expected.dtype and got.shape == (2, 3)
+            isinstance(got, np.ndarray)
+            and got.dtype == expected.dtype
+            and got.shape == (2, 3)
             and np.array_equal(got, expected),
             f"numpy_view({describe(t)}) returned {describe(got)}; expected {describe(expected)}",
         )
@@ -248,7 +250,9 @@ class TestToNumpySafe:
     def check_array(got, expected: np.ndarray, what: str) -> None:
         __tracebackhide__ = True
         check(
-            isinstance(got, np.ndarray) and got.dtype == expected.dtype and got.shape == expected.shape
+            isinstance(got, np.ndarray)
+            and got.dtype == expected.dtype
+            and got.shape == expected.shape
             and np.allclose(got, expected),
             f"{what} returned {describe(got)}; expected {describe(expected)}",
         )
@@ -271,7 +275,9 @@ class TestToNumpySafe:
     def test_a_tensor_on_any_device(self, kata, device):
         t = torch.arange(4.0, device=device).reshape(2, 2)
         self.check_array(
-            kata.to_numpy_safe(t), np.array([[0.0, 1.0], [2.0, 3.0]], dtype=np.float32), f"to_numpy_safe(tensor on {device})"
+            kata.to_numpy_safe(t),
+            np.array([[0.0, 1.0], [2.0, 3.0]], dtype=np.float32),
+            f"to_numpy_safe(tensor on {device})",
         )
 
     def test_a_tensor_that_requires_grad_on_any_device(self, kata, device):
@@ -309,4 +315,6 @@ class TestFlipToTensor:
         flipped = np.flip(base)
         got = kata.flip_to_tensor(flipped)
         base[:] = 0.0
-        check_tensor(got, torch.tensor([4.0, 3.0, 2.0, 1.0]), "flip_to_tensor(np.flip(base)), then base[:] = 0: the tensor")
+        check_tensor(
+            got, torch.tensor([4.0, 3.0, 2.0, 1.0]), "flip_to_tensor(np.flip(base)), then base[:] = 0: the tensor"
+        )

@@ -210,7 +210,11 @@ class TestGraphNodeNames:
         # x * 2: the constant 2 is an input with no gradient, listed as None in next_functions.
         (x,) = _leaves(1)
         y = (x * 2).sum()
-        check_names(kata.graph_node_names(y), ["SumBackward0", "MulBackward0", "AccumulateGrad"], "graph_node_names((x * 2).sum())")
+        check_names(
+            kata.graph_node_names(y),
+            ["SumBackward0", "MulBackward0", "AccumulateGrad"],
+            "graph_node_names((x * 2).sum())",
+        )
 
     def test_a_constant_tensor_input_is_skipped_too(self, kata):
         (x,) = _leaves(1)

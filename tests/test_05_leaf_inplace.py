@@ -190,7 +190,9 @@ class TestClampInPlace:
         p = torch.tensor([-2.0, -0.5, 0.0, 0.7, 3.0], device=device, requires_grad=True)
         kata.clamp_in_place(p, -1.0, 1.0)
         check_tensor(
-            p, torch.tensor([-1.0, -0.5, 0.0, 0.7, 1.0], device=device), "after clamp_in_place(p, -1, 1), the caller's p"
+            p,
+            torch.tensor([-1.0, -0.5, 0.0, 0.7, 1.0], device=device),
+            "after clamp_in_place(p, -1, 1), the caller's p",
         )
 
     def test_returns_the_same_leaf_still_requiring_grad(self, kata):
@@ -321,11 +323,17 @@ class TestTwiceSigmoid:
         check(
             not failure,
             f"twice_sigmoid(x).sum().backward() raised RuntimeError: {failure[:240]}"
-            + ("\n(the sigmoid output autograd saved was modified in place)" if failure.startswith(SAVED_MODIFIED) else ""),
+            + (
+                "\n(the sigmoid output autograd saved was modified in place)"
+                if failure.startswith(SAVED_MODIFIED)
+                else ""
+            ),
         )
         check(x.grad is not None, "after twice_sigmoid(x).sum().backward(), x.grad is None; expected the gradient")
         s = torch.sigmoid(x.detach())
-        check_tensor(x.grad, 2 * s * (1 - s), "x.grad after twice_sigmoid(x).sum().backward() (expected 2 * s * (1 - s))")
+        check_tensor(
+            x.grad, 2 * s * (1 - s), "x.grad after twice_sigmoid(x).sum().backward() (expected 2 * s * (1 - s))"
+        )
 
     def test_the_input_is_left_unchanged(self, kata):
         x = torch.tensor([-1.0, 0.0, 1.0])

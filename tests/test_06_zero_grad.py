@@ -95,7 +95,7 @@ class TestGradAfterKBackwards:
     @pytest.mark.parametrize("k", [1, 3], ids=lambda k: f"k={k}")
     def test_k_backward_passes_give_k_times_the_gradient(self, kata, device, k):
         model = make_model(device)
-        (x, y), = make_batches(1, 5, device)
+        ((x, y),) = make_batches(1, 5, device)
         single, _ = mse_grads(model.weight.detach(), model.bias.detach(), x, y)
         got = kata.grad_after_k_backwards(model, x, y, k)
         if isinstance(got, torch.Tensor) and got.shape == single.shape and k > 1:
@@ -110,7 +110,7 @@ class TestGradAfterKBackwards:
 
     def test_backward_really_runs_k_times(self, kata):
         model = make_model()
-        (x, y), = make_batches(1, 5)
+        ((x, y),) = make_batches(1, 5)
         calls = []
         # A hook on a leaf tensor runs once for every backward pass that reaches it.
         model.weight.register_hook(lambda grad: calls.append(1))
@@ -127,7 +127,7 @@ def two_group_optimizer(model: nn.Linear) -> torch.optim.Optimizer:
 
 
 def fill_grads(model: nn.Linear) -> None:
-    (x, y), = make_batches(1, 4)
+    ((x, y),) = make_batches(1, 4)
     nn.functional.mse_loss(model(x), y).backward()
 
 
@@ -169,7 +169,9 @@ class TestResetGrads:
                 f"reset_grads(optimizer, set_to_none=False): model.{name}.grad is now {describe(now)} and the "
                 f"list holds {describe(returned)}; expected the same tensor as before, zeroed in place",
             )
-            check_tensor(now, torch.zeros_like(old), f"after reset_grads(optimizer, set_to_none=False), model.{name}.grad")
+            check_tensor(
+                now, torch.zeros_like(old), f"after reset_grads(optimizer, set_to_none=False), model.{name}.grad"
+            )
 
     def test_set_to_none_false_leaves_a_missing_grad_as_none(self, kata):
         model = make_model()
@@ -194,7 +196,9 @@ class TestTrainLoop:
         expected = sgd_trajectory(model, batches, momentum=momentum)
         optimizer = torch.optim.SGD(model.parameters(), lr=LR, momentum=momentum)
         got = kata.train_loop(model, optimizer, batches)
-        check_trajectory(got, expected, start, f"train_loop(model, SGD(lr={LR}, momentum={momentum}), 5 batches)", "batch")
+        check_trajectory(
+            got, expected, start, f"train_loop(model, SGD(lr={LR}, momentum={momentum}), 5 batches)", "batch"
+        )
 
     def test_leftover_gradients_do_not_leak_into_the_first_step(self, kata):
         model = make_model()
@@ -234,14 +238,19 @@ class TestTrainWithAccumulation:
     def test_leftover_gradients_do_not_leak_into_the_first_step(self, kata):
         model = make_model()
         micro = make_batches(4, 3)
-        joined = [(torch.cat([micro[i][0], micro[i + 1][0]]), torch.cat([micro[i][1], micro[i + 1][1]])) for i in (0, 2)]
+        joined = [
+            (torch.cat([micro[i][0], micro[i + 1][0]]), torch.cat([micro[i][1], micro[i + 1][1]])) for i in (0, 2)
+        ]
         start = flat(model.weight.detach(), model.bias.detach()).clone()
         expected = sgd_trajectory(model, joined)
         give_leftover_grads(model)
         optimizer = torch.optim.SGD(model.parameters(), lr=LR)
         got = kata.train_with_accumulation(model, optimizer, micro, 2)
         check_trajectory(
-            got, expected, start, "train_with_accumulation(model arriving with leftover .grad, SGD, 4 micro-batches, k=2)",
+            got,
+            expected,
+            start,
+            "train_with_accumulation(model arriving with leftover .grad, SGD, 4 micro-batches, k=2)",
             "optimizer step",
         )
 
@@ -280,20 +289,22 @@ class TestTwoLossGrads:
 
     def test_each_gradient_belongs_to_its_own_loss(self, kata, device):
         model = make_model(device)
-        (x, y), = make_batches(1, 6, device)
+        ((x, y),) = make_batches(1, 6, device)
         fit, size = two_loss_reference(model, x, y)
         self._check(kata.two_loss_grads(model, x, y), fit, size, "two_loss_grads(model, x, y)")
 
     def test_leftover_gradients_do_not_leak_into_the_first(self, kata):
         model = make_model()
-        (x, y), = make_batches(1, 6)
+        ((x, y),) = make_batches(1, 6)
         fit, size = two_loss_reference(model, x, y)
         give_leftover_grads(model)
-        self._check(kata.two_loss_grads(model, x, y), fit, size, "two_loss_grads(model arriving with leftover .grad, x, y)")
+        self._check(
+            kata.two_loss_grads(model, x, y), fit, size, "two_loss_grads(model arriving with leftover .grad, x, y)"
+        )
 
     def test_the_model_runs_forward_only_once(self, kata):
         model = make_model()
-        (x, y), = make_batches(1, 6)
+        ((x, y),) = make_batches(1, 6)
         calls = []
         model.register_forward_hook(lambda module, inputs, output: calls.append(1))
         kata.two_loss_grads(model, x, y)

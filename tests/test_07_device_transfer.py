@@ -120,7 +120,9 @@ class TestNormalizeBatch:
         mean, std = torch.tensor([2.0, 20.0, 200.0]), torch.tensor([1.0, 10.0, 100.0])  # on the CPU
         expected = torch.tensor([[-1.0, -1.0, -1.0], [1.0, 1.0, 1.0], [0.0, 2.0, -2.0]], device=device)
         got = kata.normalize_batch(x, mean, std)
-        check_tensor(got, expected, f"normalize_batch(x on {device.type}, mean on cpu, std on cpu)", rtol=1e-6, atol=1e-6)
+        check_tensor(
+            got, expected, f"normalize_batch(x on {device.type}, mean on cpu, std on cpu)", rtol=1e-6, atol=1e-6
+        )
 
     def test_statistics_on_the_cpu_meet_a_batch_on_another_device(self, kata):
         # On meta, mixing devices fails like on CUDA ("Tensor on device cpu is not on the expected device meta!").
@@ -202,7 +204,9 @@ class TestToNumpy:
         t = torch.tensor([[1, -2, 3], [40, 50, -60]], dtype=dtype, device=device)
         got = kata.to_numpy(t)
         want = np.array([[1, -2, 3], [40, 50, -60]], dtype=np.float32 if dtype == torch.float32 else np.int64)
-        check(isinstance(got, np.ndarray), f"to_numpy({describe(t)}) returned {describe(got)}; expected a numpy.ndarray")
+        check(
+            isinstance(got, np.ndarray), f"to_numpy({describe(t)}) returned {describe(got)}; expected a numpy.ndarray"
+        )
         check(
             got.shape == want.shape and got.dtype == want.dtype and np.array_equal(got, want),
             f"to_numpy({describe(t)}) returned {describe(got)}; expected {describe(want)}",
@@ -339,7 +343,9 @@ class TestBatchToDevice:
         pinned = {"batch['image']", "batch['boxes'][1]"}
         pinned_ids = {id(t) for path, t in _tensors(batch) if path in pinned}
         original = torch.Tensor.is_pinned
-        monkeypatch.setattr(torch.Tensor, "is_pinned", lambda self, *a, **k: id(self) in pinned_ids or original(self, *a, **k))
+        monkeypatch.setattr(
+            torch.Tensor, "is_pinned", lambda self, *a, **k: id(self) in pinned_ids or original(self, *a, **k)
+        )
         sources = list(_tensors(batch))
         calls = spy_on_to(monkeypatch)
         kata.batch_to_device(batch, META)
@@ -357,7 +363,9 @@ class TestBatchToDevice:
         _check_non_blocking(calls, sources, pinned={"batch['image']", "batch['boxes'][1]"})
         moved = dict(_tensors(got))
         for path, source in sources:
-            check_tensor(moved.get(path), source.to(device), f"batch_to_device(batch with pinned tensors, cuda): {path}")
+            check_tensor(
+                moved.get(path), source.to(device), f"batch_to_device(batch with pinned tensors, cuda): {path}"
+            )
 
 
 def _save_as_if_from_cuda(obj, path, monkeypatch) -> None:
@@ -412,7 +420,10 @@ class TestLoadToCpu:
         torch.save(state, path)
         got = kata.load_to_cpu(str(path))
         check(
-            isinstance(got, dict) and got.get("epoch") == 7 and got.get("name") == "run-1" and got["optimizer"]["lr"] == 0.1,
+            isinstance(got, dict)
+            and got.get("epoch") == 7
+            and got.get("name") == "run-1"
+            and got["optimizer"]["lr"] == 0.1,
             f"load_to_cpu(training checkpoint) returned {describe(got)}; expected the saved dict back",
         )
         check_tensor(got["model"]["fc.weight"], state["model"]["fc.weight"], "load_to_cpu(...)['model']['fc.weight']")
@@ -437,7 +448,10 @@ class TestLoadToCpu:
         path = tmp_path / "cuda.pt"
         torch.save(state, path)
         got = kata.load_to_cpu(str(path))
-        check(isinstance(got, dict) and got.get("step") == 4, f"load_to_cpu(checkpoint saved on cuda) returned {describe(got)}")
+        check(
+            isinstance(got, dict) and got.get("step") == 4,
+            f"load_to_cpu(checkpoint saved on cuda) returned {describe(got)}",
+        )
         check_tensor(got["weight"], torch.arange(6.0).reshape(2, 3), "load_to_cpu(checkpoint saved on cuda)['weight']")
 
 
@@ -474,7 +488,7 @@ class _FakeCuda:
             def synchronize(self) -> None:
                 _sleep_until(self.at)
 
-            def elapsed_time(self, end: "FakeEvent") -> float:
+            def elapsed_time(self, end: FakeEvent) -> float:
                 if not (self.query() and end.query()):
                     raise RuntimeError("Both events must be completed before calculating elapsed time.")
                 return (end.at - self.at) * 1000.0  # milliseconds, like torch.cuda.Event

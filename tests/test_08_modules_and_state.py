@@ -135,7 +135,9 @@ class TestScaleShift:
             m.bias.copy_(torch.tensor([0.0, 10.0, 0.5]))
         x = torch.tensor([[1.0, 1.0, 1.0], [2.0, 3.0, 4.0]], device=device)
         expected = torch.tensor([[1.0, 12.0, -0.5], [2.0, 16.0, -3.5]], device=device)
-        check_tensor(m(x), expected, "ScaleShift(3) with weight=[1, 2, -1], bias=[0, 10, 0.5], called on x of shape (2, 3)")
+        check_tensor(
+            m(x), expected, "ScaleShift(3) with weight=[1, 2, -1], bias=[0, 10, 0.5], called on x of shape (2, 3)"
+        )
 
     def test_an_optimizer_step_changes_weight_and_bias(self, kata):
         m = kata.ScaleShift(3)
@@ -178,7 +180,10 @@ class TestCountParameters:
 
     def test_returns_a_python_int(self, kata):
         got = kata.count_parameters(nn.Linear(3, 2))
-        check(type(got) is int and got == 8, f"count_parameters(nn.Linear(3, 2)) returned {describe(got)}; expected the int 8")
+        check(
+            type(got) is int and got == 8,
+            f"count_parameters(nn.Linear(3, 2)) returned {describe(got)}; expected the int 8",
+        )
 
     def test_a_shared_weight_counts_once(self, kata):
         got = kata.count_parameters(Tied())
@@ -236,7 +241,9 @@ class TestMakeMlp:
         torch.manual_seed(0)
         model = kata.make_mlp(4, 8, 2)
         x = seeded(1, 5, 4)
-        w1, b1, w2, b2 = (model.state_dict()[k] for k in ("hidden.weight", "hidden.bias", "output.weight", "output.bias"))
+        w1, b1, w2, b2 = (
+            model.state_dict()[k] for k in ("hidden.weight", "hidden.bias", "output.weight", "output.bias")
+        )
         expected = torch.relu(x @ w1.T + b1) @ w2.T + b2
         check_tensor(model(x).detach(), expected, "make_mlp(4, 8, 2)(x of shape (5, 4))", rtol=1e-5, atol=1e-6)
 
@@ -351,7 +358,9 @@ class TestRunningCenter:
     def test_training_subtracts_the_batch_mean(self, kata, device):
         m = kata.RunningCenter(3).to(device).train()
         x = seeded(3, 8, 3).to(device) + torch.tensor([1.0, -2.0, 5.0], device=device)
-        check_tensor(m(x), x - x.mean(0), "RunningCenter(3) in training mode, called on x of shape (8, 3)", rtol=1e-5, atol=1e-6)
+        check_tensor(
+            m(x), x - x.mean(0), "RunningCenter(3) in training mode, called on x of shape (8, 3)", rtol=1e-5, atol=1e-6
+        )
 
     def test_training_updates_the_running_mean_with_momentum(self, kata, device):
         m = kata.RunningCenter(3, momentum=0.25).to(device).train()
@@ -437,13 +446,19 @@ class TestPredict:
         model = trained_dropnorm().train()
         kata.predict(model, seeded(11, 3, 6))
         got = modes(model)
-        check(all(got.values()), f"after predict(model in training mode, x), the modes (training=True) are {got}; expected all True")
+        check(
+            all(got.values()),
+            f"after predict(model in training mode, x), the modes (training=True) are {got}; expected all True",
+        )
 
     def test_an_eval_model_stays_in_eval(self, kata):
         model = trained_dropnorm().eval()
         kata.predict(model, seeded(12, 3, 6))
         got = modes(model)
-        check(not any(got.values()), f"after predict(model in eval mode, x), the modes (training=True) are {got}; expected all False")
+        check(
+            not any(got.values()),
+            f"after predict(model in eval mode, x), the modes (training=True) are {got}; expected all False",
+        )
 
     def test_each_submodule_gets_its_own_mode_back(self, kata):
         model = trained_dropnorm().train()
@@ -507,7 +522,10 @@ class TestSaveWeights:
         path = tmp_path / "weights.pt"
         kata.save_weights(model, path)
         loaded = torch.load(path, weights_only=False)
-        check(isinstance(loaded, dict), f"the file written by save_weights holds a {type(loaded).__name__}; expected a dict")
+        check(
+            isinstance(loaded, dict),
+            f"the file written by save_weights holds a {type(loaded).__name__}; expected a dict",
+        )
         for key, value in model.state_dict().items():
             check_tensor(loaded.get(key), value, f"the saved {key!r}")
 
@@ -540,17 +558,23 @@ class TestLoadWeights:
         fresh = DropNorm()
         kata.load_weights(fresh, path)
         for key in ("bn.running_mean", "bn.running_var", "bn.num_batches_tracked"):
-            check_tensor(fresh.state_dict()[key], original.state_dict()[key], f"after load_weights, the model's {key!r}")
+            check_tensor(
+                fresh.state_dict()[key], original.state_dict()[key], f"after load_weights, the model's {key!r}"
+            )
 
     def test_a_checkpoint_with_missing_keys_is_refused(self, kata, tmp_path):
         path = tmp_path / "weights.pt"
         torch.save(nn.Sequential(nn.Linear(6, 8)).state_dict(), path)
         bigger = nn.Sequential(nn.Linear(6, 8), nn.Linear(8, 2))
-        with pytest.raises(RuntimeError, match=r"Missing key\(s\) in state_dict"):  # load_state_dict is strict by default
+        with pytest.raises(
+            RuntimeError, match=r"Missing key\(s\) in state_dict"
+        ):  # load_state_dict is strict by default
             kata.load_weights(bigger, path)
 
     def test_a_pickled_model_object_is_refused(self, kata, tmp_path):
         path = tmp_path / "model.pt"
         torch.save(DropNorm(), path)  # the whole object: loading it would unpickle (run) arbitrary code
-        with pytest.raises(pickle.UnpicklingError, match="Weights only load failed"):  # torch.load(..., weights_only=True)
+        with pytest.raises(
+            pickle.UnpicklingError, match="Weights only load failed"
+        ):  # torch.load(..., weights_only=True)
             kata.load_weights(DropNorm(), path)

@@ -154,7 +154,12 @@ class TestFitNumpy:
         # A gradient without the factor 2, or summed instead of averaged, or with a flipped sign
         # ends somewhere else after 5 epochs.
         got = kata.fit_numpy(X_TRAIN.copy(), Y_TRAIN.copy(), **FEW)
-        check_pair(got, exact_gd(X_TRAIN, Y_TRAIN, **FEW), "fit_numpy(x_train, y_train, a0=0.5, b0=-0.3, lr=0.1, n_epochs=5)", rtol=1e-9)
+        check_pair(
+            got,
+            exact_gd(X_TRAIN, Y_TRAIN, **FEW),
+            "fit_numpy(x_train, y_train, a0=0.5, b0=-0.3, lr=0.1, n_epochs=5)",
+            rtol=1e-9,
+        )
 
     def test_returns_plain_floats(self, kata):
         got = kata.fit_numpy(X_TRAIN.copy(), Y_TRAIN.copy(), 0.0, 0.0, 0.1, 2)
@@ -166,7 +171,10 @@ class TestFitNumpy:
     def test_leaves_x_and_y_unchanged(self, kata):
         x, y = X_TRAIN.copy(), Y_TRAIN.copy()
         kata.fit_numpy(x, y, 0.0, 0.0, 0.1, 3)
-        check(np.array_equal(x, X_TRAIN) and np.array_equal(y, Y_TRAIN), "fit_numpy(x, y, ...) modified x or y; expected them unchanged")
+        check(
+            np.array_equal(x, X_TRAIN) and np.array_equal(y, Y_TRAIN),
+            "fit_numpy(x, y, ...) modified x or y; expected them unchanged",
+        )
 
 
 @exercise("fit_autograd")
@@ -196,7 +204,14 @@ def _record_optimizer_steps():
 
     def hook(optimizer, args, kwargs):
         group = optimizer.param_groups[0]
-        steps.append((type(optimizer), group["lr"], group.get("momentum", 0), [id(p) for g in optimizer.param_groups for p in g["params"]]))
+        steps.append(
+            (
+                type(optimizer),
+                group["lr"],
+                group.get("momentum", 0),
+                [id(p) for g in optimizer.param_groups for p in g["params"]],
+            )
+        )
 
     return steps, register_optimizer_step_post_hook(hook)
 
@@ -225,7 +240,10 @@ class TestFitOptimizer:
         check(len(steps) == 3, f"{call} took {len(steps)} optimizer steps; expected 3 (one optimizer.step() per epoch)")
         kind, lr, momentum, params = steps[0]
         check(kind is torch.optim.SGD, f"{call} stepped a {kind.__name__}; expected torch.optim.SGD")
-        check(lr == 0.1 and momentum == 0, f"{call} used SGD with lr={lr}, momentum={momentum}; expected lr=0.1, no momentum")
+        check(
+            lr == 0.1 and momentum == 0,
+            f"{call} used SGD with lr={lr}, momentum={momentum}; expected lr=0.1, no momentum",
+        )
         returned = [id(t) for t in got] if isinstance(got, tuple) else []
         check(
             sorted(params) == sorted(returned) and len(params) == 2,
@@ -265,8 +283,14 @@ class TestFitLossFn:
         x, y = tensors()
         kata.fit_loss_fn(x, y, 0.0, 0.0, 0.1, 3)
         call = fit_call("fit_loss_fn", x, a0=0.0, b0=0.0, lr=0.1, n_epochs=3)
-        check(len(calls) == 3, f"{call} called an nn.MSELoss {len(calls)} time(s); expected 3, once per epoch (loss = loss_fn(prediction, y))")
-        check(all(r == "mean" for r in calls), f"{call} used nn.MSELoss(reduction={calls[0]!r}); expected the default 'mean'")
+        check(
+            len(calls) == 3,
+            f"{call} called an nn.MSELoss {len(calls)} time(s); expected 3, once per epoch (loss = loss_fn(prediction, y))",
+        )
+        check(
+            all(r == "mean" for r in calls),
+            f"{call} used nn.MSELoss(reduction={calls[0]!r}); expected the default 'mean'",
+        )
 
     def test_returns_leaf_parameters_on_the_device_of_x(self, kata):
         x, y = tensors(META)
@@ -287,8 +311,14 @@ class TestManualLinearRegression:
             "wrap each tensor in nn.Parameter and assign it to self.a / self.b",
         )
         for name, p in params.items():
-            check(p.shape == (1,) and p.dtype == torch.float32, f"parameter {name} is {describe(p)}; expected shape (1,), float32")
-        check(sorted(model.state_dict()) == ["a", "b"], f"state_dict() keys are {sorted(model.state_dict())}; expected ['a', 'b']")
+            check(
+                p.shape == (1,) and p.dtype == torch.float32,
+                f"parameter {name} is {describe(p)}; expected shape (1,), float32",
+            )
+        check(
+            sorted(model.state_dict()) == ["a", "b"],
+            f"state_dict() keys are {sorted(model.state_dict())}; expected ['a', 'b']",
+        )
 
     def test_forward_computes_a_plus_b_times_x(self, kata):
         model = kata.ManualLinearRegression()
@@ -304,7 +334,10 @@ class TestManualLinearRegression:
             return [p.detach().clone() for p in kata.ManualLinearRegression().parameters()]
 
         first, again, other = initial(1), initial(1), initial(2)
-        check(all(torch.equal(p, q) for p, q in zip(first, again)), "two models built after torch.manual_seed(1) differ; expected identical starts")
+        check(
+            all(torch.equal(p, q) for p, q in zip(first, again)),
+            "two models built after torch.manual_seed(1) differ; expected identical starts",
+        )
         check(
             not all(torch.equal(p, q) for p, q in zip(first, other)),
             f"models built after torch.manual_seed(1) and (2) both start at {[p.tolist() for p in first]}; "
@@ -314,7 +347,8 @@ class TestManualLinearRegression:
     def test_moves_with_the_model_to_another_device(self, kata):
         model = kata.ManualLinearRegression().to(META)
         out = run_on_meta(
-            lambda: model(torch.zeros(4, 1, device=META)), "after model.to('meta'), model(x on meta)",
+            lambda: model(torch.zeros(4, 1, device=META)),
+            "after model.to('meta'), model(x on meta)",
             "model.to(device) moves nn.Parameters, not plain tensor attributes.",
         )
         check(
@@ -327,7 +361,12 @@ class TestManualLinearRegression:
         torch.manual_seed(0)
         model = kata.ManualLinearRegression().to(device)
         train_full_batch(model, *tensors(device), LR, EPOCHS)
-        check_pair((model.a, model.b), LINE, f"after {EPOCHS} epochs of SGD(lr={LR}) on model.parameters(), (model.a, model.b)", atol=LINE_ATOL)
+        check_pair(
+            (model.a, model.b),
+            LINE,
+            f"after {EPOCHS} epochs of SGD(lr={LR}) on model.parameters(), (model.a, model.b)",
+            atol=LINE_ATOL,
+        )
 
 
 @exercise("LayerLinearRegression")
@@ -340,7 +379,10 @@ class TestLayerLinearRegression:
             f"LayerLinearRegression().linear is {describe(layer)}; expected nn.Linear(1, 1)",
         )
         names = sorted(dict(model.named_parameters()))
-        check(names == ["linear.bias", "linear.weight"], f"named_parameters() has {names}; expected ['linear.bias', 'linear.weight']")
+        check(
+            names == ["linear.bias", "linear.weight"],
+            f"named_parameters() has {names}; expected ['linear.bias', 'linear.weight']",
+        )
 
     def test_forward_is_the_layers_output(self, kata):
         model = kata.LayerLinearRegression()
@@ -362,8 +404,10 @@ class TestLayerLinearRegression:
         model = kata.LayerLinearRegression().to(device)
         train_full_batch(model, *tensors(device), LR, EPOCHS)
         check_pair(
-            (model.linear.bias, model.linear.weight), LINE,
-            f"after {EPOCHS} epochs of SGD(lr={LR}), (linear.bias, linear.weight)", atol=LINE_ATOL,
+            (model.linear.bias, model.linear.weight),
+            LINE,
+            f"after {EPOCHS} epochs of SGD(lr={LR}), (linear.bias, linear.weight)",
+            atol=LINE_ATOL,
         )
 
 
@@ -381,7 +425,9 @@ class TestMakeTrainStep:
         model = _linear()
         before = [p.detach().clone() for p in model.parameters()]
         step = kata.make_train_step(model, nn.MSELoss(), torch.optim.SGD(model.parameters(), lr=0.1))
-        check(callable(step), f"make_train_step(model, loss_fn, optimizer) returned {describe(step)}; expected a function")
+        check(
+            callable(step), f"make_train_step(model, loss_fn, optimizer) returned {describe(step)}; expected a function"
+        )
         check(
             all(torch.equal(p, q) for p, q in zip(model.parameters(), before)),
             "make_train_step(...) changed the model's parameters; expected it only to build the function that trains",
@@ -395,7 +441,10 @@ class TestMakeTrainStep:
         step = kata.make_train_step(model, nn.MSELoss(), torch.optim.SGD(model.parameters(), lr=0.1))
         got = step(x, y)
         check(type(got) is float, f"train_step(x, y) returned {describe(got)}; expected a Python float (loss.item())")
-        check(math.isclose(got, expected, rel_tol=1e-5), f"train_step(x, y) returned {got}; expected the loss before the update, {expected}")
+        check(
+            math.isclose(got, expected, rel_tol=1e-5),
+            f"train_step(x, y) returned {got}; expected the loss before the update, {expected}",
+        )
 
     @pytest.mark.parametrize("n_steps", [1, 3], ids=["one_step", "three_steps"])
     def test_steps_match_exact_gradient_descent(self, kata, device, n_steps):
@@ -406,13 +455,21 @@ class TestMakeTrainStep:
         for _ in range(n_steps):
             step(x, y)
         expected = exact_gd(X_TRAIN, Y_TRAIN, 0.5, -0.3, 0.1, n_steps)
-        check_pair((model.bias, model.weight), expected, f"after {n_steps} call(s) of train_step(x, y) with SGD(lr=0.1), (bias, weight)", rtol=1e-5)
+        check_pair(
+            (model.bias, model.weight),
+            expected,
+            f"after {n_steps} call(s) of train_step(x, y) with SGD(lr=0.1), (bias, weight)",
+            rtol=1e-5,
+        )
 
     def test_puts_the_model_in_training_mode(self, kata):
         model = _linear().eval()  # as a validation pass leaves it
         step = kata.make_train_step(model, nn.MSELoss(), torch.optim.SGD(model.parameters(), lr=0.1))
         step(*tensors())
-        check(model.training, "after model.eval() then train_step(x, y), model.training is False; expected train_step to call model.train()")
+        check(
+            model.training,
+            "after model.eval() then train_step(x, y), model.training is False; expected train_step to call model.train()",
+        )
 
 
 def _pairs(n=20) -> tuple[torch.Tensor, torch.Tensor]:
@@ -429,17 +486,31 @@ class TestMakeLoader:
     def test_every_sample_once_per_epoch_in_batches_of_batch_size(self, kata):
         x, y = _pairs(10)
         loader = kata.make_loader(x, y, 4, seed=0)
-        check(isinstance(loader, DataLoader), f"make_loader(...) returned {describe(loader)}; expected a torch DataLoader")
+        check(
+            isinstance(loader, DataLoader), f"make_loader(...) returned {describe(loader)}; expected a torch DataLoader"
+        )
         batches = list(loader)
         sizes = [len(b[0]) for b in batches]
-        check(sizes == [4, 4, 2], f"make_loader(10 samples, batch_size=4) gave batches of sizes {sizes}; expected [4, 4, 2]")
-        check(all(torch.equal(yb, 10 * xb) for xb, yb in batches), "a batch's y rows do not belong to its x rows; expected (x[i], y[i]) pairs")
-        check(sorted(_epoch_order(loader)) == list(range(10)), f"one epoch gave samples {_epoch_order(loader)}; expected each of 0..9 once")
+        check(
+            sizes == [4, 4, 2],
+            f"make_loader(10 samples, batch_size=4) gave batches of sizes {sizes}; expected [4, 4, 2]",
+        )
+        check(
+            all(torch.equal(yb, 10 * xb) for xb, yb in batches),
+            "a batch's y rows do not belong to its x rows; expected (x[i], y[i]) pairs",
+        )
+        check(
+            sorted(_epoch_order(loader)) == list(range(10)),
+            f"one epoch gave samples {_epoch_order(loader)}; expected each of 0..9 once",
+        )
 
     def test_shuffles_and_reshuffles_every_epoch(self, kata):
         loader = kata.make_loader(*_pairs(), 5, seed=0)
         first, second = _epoch_order(loader), _epoch_order(loader)
-        check(first != list(range(20)), f"make_loader(..., seed=0) gave the samples in order {first}; expected a shuffled order (shuffle=True)")
+        check(
+            first != list(range(20)),
+            f"make_loader(..., seed=0) gave the samples in order {first}; expected a shuffled order (shuffle=True)",
+        )
         check(first != second, f"two epochs of the same loader both gave {first}; expected a new order each epoch")
 
     def test_the_order_depends_on_the_seed_only(self, kata):
@@ -475,7 +546,9 @@ class _RecordingStep:
 
 
 def _shuffled_loader(n=20, batch_size=5, seed=0) -> DataLoader:
-    return DataLoader(TensorDataset(*_pairs(n)), batch_size=batch_size, shuffle=True, generator=torch.Generator().manual_seed(seed))
+    return DataLoader(
+        TensorDataset(*_pairs(n)), batch_size=batch_size, shuffle=True, generator=torch.Generator().manual_seed(seed)
+    )
 
 
 @exercise("train_minibatches")
@@ -493,16 +566,28 @@ class TestTrainMinibatches:
         step = _RecordingStep()
         kata.train_minibatches(step, _shuffled_loader(), 2, "cpu")
         seen = [int(v) for xb, _ in step.batches for v in xb.reshape(-1)]
-        check(len(seen) == 40, f"train_minibatches(..., n_epochs=2) passed {len(seen)} samples to train_step; expected 2 x 20")
+        check(
+            len(seen) == 40,
+            f"train_minibatches(..., n_epochs=2) passed {len(seen)} samples to train_step; expected 2 x 20",
+        )
         first, second = seen[:20], seen[20:]
-        check(sorted(first) == sorted(second) == list(range(20)), f"the epochs saw samples {first} and {second}; expected each sample once per epoch")
-        check(first != second, f"both epochs came in the order {first}; expected a new pass over the loader (a new order) each epoch")
+        check(
+            sorted(first) == sorted(second) == list(range(20)),
+            f"the epochs saw samples {first} and {second}; expected each sample once per epoch",
+        )
+        check(
+            first != second,
+            f"both epochs came in the order {first}; expected a new pass over the loader (a new order) each epoch",
+        )
 
     def test_moves_each_batch_to_the_device(self, kata):
         step = _RecordingStep()
         kata.train_minibatches(step, _shuffled_loader(), 1, META)
         devices = {str(t.device) for xy in step.batches for t in xy}
-        check(devices == {"meta"}, f"train_minibatches(..., device='meta') handed train_step tensors on {sorted(devices)}; expected them on meta")
+        check(
+            devices == {"meta"},
+            f"train_minibatches(..., device='meta') handed train_step tensors on {sorted(devices)}; expected them on meta",
+        )
 
     def test_trains_a_model_to_the_least_squares_line(self, kata):
         torch.manual_seed(0)
@@ -518,12 +603,19 @@ class TestTrainMinibatches:
             return loss.item()
 
         x, y = tensors()
-        loader = DataLoader(TensorDataset(x, y), batch_size=20, shuffle=True, generator=torch.Generator().manual_seed(0))
+        loader = DataLoader(
+            TensorDataset(x, y), batch_size=20, shuffle=True, generator=torch.Generator().manual_seed(0)
+        )
         losses = kata.train_minibatches(train_step, loader, 50, "cpu")
-        check(isinstance(losses, list) and len(losses) == 200, f"train_minibatches(..., 4 batches, n_epochs=50) returned {describe(losses)}; expected 200 losses")
+        check(
+            isinstance(losses, list) and len(losses) == 200,
+            f"train_minibatches(..., 4 batches, n_epochs=50) returned {describe(losses)}; expected 200 losses",
+        )
         check_pair(
-            (model.bias, model.weight), LINE,
-            "after 50 epochs of mini-batches of 20 with SGD(lr=0.2), (bias, weight)", atol=MINIBATCH_ATOL,
+            (model.bias, model.weight),
+            LINE,
+            "after 50 epochs of mini-batches of 20 with SGD(lr=0.2), (bias, weight)",
+            atol=MINIBATCH_ATOL,
         )
 
 
@@ -555,14 +647,23 @@ class TestValidate:
         with torch.no_grad():
             expected = nn.functional.mse_loss(model.linear(x.to(device)), y.to(device)).item()
         got = kata.validate(model, nn.MSELoss(), loader, device)
-        check(type(got) is float, f"validate(model, loss_fn, loader, {str(device)!r}) returned {describe(got)}; expected a Python float")
-        check(math.isclose(got, expected, rel_tol=1e-5), f"validate(model, loss_fn, loader of 4 batches) returned {got}; expected the mean loss {expected}")
+        check(
+            type(got) is float,
+            f"validate(model, loss_fn, loader, {str(device)!r}) returned {describe(got)}; expected a Python float",
+        )
+        check(
+            math.isclose(got, expected, rel_tol=1e-5),
+            f"validate(model, loss_fn, loader of 4 batches) returned {got}; expected the mean loss {expected}",
+        )
 
     def test_runs_the_model_in_eval_mode(self, kata):
         model, loader, _, _ = _val_setup()
         kata.validate(model, nn.MSELoss(), loader, "cpu")
         modes = [training for training, _ in model.seen]
-        check(modes and not any(modes), f"validate ran forward with model.training = {modes}; expected False each time: call model.eval() first")
+        check(
+            modes and not any(modes),
+            f"validate ran forward with model.training = {modes}; expected False each time: call model.eval() first",
+        )
 
     def test_runs_the_model_without_recording_gradients(self, kata):
         model, loader, _, _ = _val_setup()
@@ -578,9 +679,15 @@ class TestValidate:
         model, loader, _, _ = _val_setup()
         before = [p.detach().clone() for p in model.parameters()]
         kata.validate(model, nn.MSELoss(), loader, "cpu")
-        check(all(torch.equal(p, q) for p, q in zip(model.parameters(), before)), "validate changed the model's parameters; expected no training step")
+        check(
+            all(torch.equal(p, q) for p, q in zip(model.parameters(), before)),
+            "validate changed the model's parameters; expected no training step",
+        )
         grads = [describe(p.grad) for p in model.parameters() if p.grad is not None]
-        check(not grads, f"after validate, the parameters have .grad {grads}; expected None: validation calls no backward()")
+        check(
+            not grads,
+            f"after validate, the parameters have .grad {grads}; expected None: validation calls no backward()",
+        )
 
     def test_moves_each_batch_to_the_device(self, kata):
         seen = []
@@ -596,5 +703,8 @@ class TestValidate:
 
         _, loader, _, _ = _val_setup()
         got = kata.validate(Recorder(), loss_fn, loader, META)
-        check(set(seen) == {"meta"}, f"validate(..., device='meta') passed x and y batches on {sorted(set(seen))}; expected them on meta")
+        check(
+            set(seen) == {"meta"},
+            f"validate(..., device='meta') passed x and y batches on {sorted(set(seen))}; expected them on meta",
+        )
         check(got == 1.0, f"validate with a loss of 1.0 for every batch returned {describe(got)}; expected 1.0")

@@ -41,7 +41,9 @@ class TestPairDataset:
     def test_len_is_the_number_of_rows(self, kata):
         x, y = pair_tensors(5)
         got = len(kata.PairDataset(x, y))
-        check(got == 5, f"len(PairDataset(x of shape (5, 3), y of shape (5,))) is {got}; expected 5, the number of rows")
+        check(
+            got == 5, f"len(PairDataset(x of shape (5, 3), y of shape (5,))) is {got}; expected 5, the number of rows"
+        )
 
     def test_getitem_returns_the_pair_at_index_as_a_tuple(self, kata):
         x, y = pair_tensors(5)
@@ -60,7 +62,9 @@ class TestPairDataset:
         x, y = pair_tensors(5)
         got = kata.PairDataset(x, y)[index]
         what = f"PairDataset(5 samples)[{index}]"
-        check(isinstance(got, tuple) and len(got) == 2, f"{what} returned {describe(got)}; expected the pair at row {row}")
+        check(
+            isinstance(got, tuple) and len(got) == 2, f"{what} returned {describe(got)}; expected the pair at row {row}"
+        )
         check_tensor(got[0], x[row], f"{what}[0] (negative indices count from the end: row {row})")
         check_tensor(got[1], y[row], f"{what}[1] (negative indices count from the end: row {row})")
 
@@ -91,7 +95,10 @@ class TestPairDataset:
     def test_a_data_loader_batches_its_pairs(self, kata):
         x, y = pair_tensors(5)
         batches = list(DataLoader(kata.PairDataset(x, y), batch_size=2))
-        check(len(batches) == 3, f"DataLoader(PairDataset(5 samples), batch_size=2) gave {len(batches)} batches; expected 3")
+        check(
+            len(batches) == 3,
+            f"DataLoader(PairDataset(5 samples), batch_size=2) gave {len(batches)} batches; expected 3",
+        )
         xb, yb = batches[0]
         check_tensor(xb, x[:2], "the first batch's x from DataLoader(PairDataset(x, y), batch_size=2)")
         check_tensor(yb, y[:2], "the first batch's y from DataLoader(PairDataset(x, y), batch_size=2)")
@@ -230,8 +237,12 @@ class TestTrainValLoaders:
     def test_the_parts_are_disjoint_and_cover_every_sample(self, kata):
         (train, val), call = split(kata)
         a, b = visit(train), visit(val)
-        check(not set(a) & set(b), f"{call}: samples {sorted(set(a) & set(b))} are in both loaders; expected no overlap")
-        check(sorted(a + b) == list(range(20)), f"{call}: the loaders gave {sorted(a + b)}; expected each of 0..19 once")
+        check(
+            not set(a) & set(b), f"{call}: samples {sorted(set(a) & set(b))} are in both loaders; expected no overlap"
+        )
+        check(
+            sorted(a + b) == list(range(20)), f"{call}: the loaders gave {sorted(a + b)}; expected each of 0..19 once"
+        )
 
     def test_the_same_seed_gives_the_same_split_and_order_whatever_the_global_rng_did(self, kata):
         runs = []
@@ -256,7 +267,10 @@ class TestTrainValLoaders:
         (_, val_a), call = split(kata, seed=0)
         (_, val_b), _ = split(kata, seed=1)
         a, b = sorted(visit(val_a)), sorted(visit(val_b))
-        check(a != b, f"{call} and the same with seed=1 both chose validation samples {a}; expected a random split per seed")
+        check(
+            a != b,
+            f"{call} and the same with seed=1 both chose validation samples {a}; expected a random split per seed",
+        )
 
     def test_leaves_the_global_random_generator_alone(self, kata):
         torch.manual_seed(123)
@@ -281,8 +295,14 @@ class TestTrainValLoaders:
     def test_training_shuffles_and_reshuffles_every_epoch(self, kata):
         (train, _), call = split(kata)
         first, second = visit(train), visit(train)
-        check(first != in_order(train.dataset), f"{call}: the training loader gave its samples in dataset order {first}; expected shuffle=True")
-        check(first != second, f"{call}: two epochs of the training loader both gave {first}; expected a new order each epoch")
+        check(
+            first != in_order(train.dataset),
+            f"{call}: the training loader gave its samples in dataset order {first}; expected shuffle=True",
+        )
+        check(
+            first != second,
+            f"{call}: two epochs of the training loader both gave {first}; expected a new order each epoch",
+        )
 
     def test_both_loaders_use_batch_size_and_keep_the_last_batch(self, kata):
         (train, val), call = split(kata, batch_size=3)
@@ -302,7 +322,9 @@ LABELS = [1, 0, 2]
 
 def token_batch(device="cpu") -> list[tuple[torch.Tensor, int]]:
     """Token ids from 1 up (so a 0 can only be padding), shapes (2,), (5,), (3,)."""
-    return [(torch.arange(1, n + 1, device=device) * (k + 1), label) for k, (n, label) in enumerate(zip(LENGTHS, LABELS))]
+    return [
+        (torch.arange(1, n + 1, device=device) * (k + 1), label) for k, (n, label) in enumerate(zip(LENGTHS, LABELS))
+    ]
 
 
 def feature_batch() -> list[tuple[torch.Tensor, int]]:
@@ -353,10 +375,15 @@ class TestPadCollate:
         samples = feature_batch() * 2
         loader = DataLoader(samples, batch_size=3, collate_fn=functools.partial(kata.pad_collate, padding_value=-1.0))
         batches = list(loader)
-        check(len(batches) == 2, f"DataLoader(6 samples, batch_size=3, collate_fn=pad_collate) gave {len(batches)} batches; expected 2")
+        check(
+            len(batches) == 2,
+            f"DataLoader(6 samples, batch_size=3, collate_fn=pad_collate) gave {len(batches)} batches; expected 2",
+        )
         padded, lengths, labels = batches[1]
         expected = pad_sequence([s for s, _ in samples[3:]], batch_first=True, padding_value=-1.0)
-        check_tensor(padded, expected, "the second batch of DataLoader(..., collate_fn=partial(pad_collate, padding_value=-1.0))")
+        check_tensor(
+            padded, expected, "the second batch of DataLoader(..., collate_fn=partial(pad_collate, padding_value=-1.0))"
+        )
         check_tensor(lengths, torch.tensor(LENGTHS), "the second batch's lengths")
 
     @pytest.mark.parametrize("where", [*DEVICES, pytest.param(META, id="meta")])
@@ -455,7 +482,10 @@ def _worker_runs(kata, which: str) -> list[list[torch.Tensor]]:
                 dataset = kata.AugmentedDataset(N_SAMPLES, seed=0)
                 if which == "seed_worker":
                     loader = DataLoader(
-                        dataset, batch_size=BATCH, num_workers=2, worker_init_fn=kata.seed_worker,
+                        dataset,
+                        batch_size=BATCH,
+                        num_workers=2,
+                        worker_init_fn=kata.seed_worker,
                         generator=torch.Generator().manual_seed(0),
                     )
                 else:
@@ -484,7 +514,9 @@ def all_distinct(values: torch.Tensor) -> bool:
     return len(set(values.tolist())) == len(values)
 
 
-SEED_WORKER_LOADER = "DataLoader(AugmentedDataset(8), batch_size=2, num_workers=2, worker_init_fn=seed_worker, generator=seeded)"
+SEED_WORKER_LOADER = (
+    "DataLoader(AugmentedDataset(8), batch_size=2, num_workers=2, worker_init_fn=seed_worker, generator=seeded)"
+)
 
 
 @exercise("seed_worker")
@@ -582,9 +614,17 @@ class TestMakeReproducibleLoader:
     def test_shuffles_and_reshuffles_every_epoch(self, kata):
         (first, second), _ = _worker_runs(kata, "make_reproducible_loader")
         order, next_order = first[:, 0].int().tolist(), second[:, 0].int().tolist()
-        check(sorted(order) == list(range(N_SAMPLES)), f"one epoch of {REPRO_LOADER} gave samples {order}; expected each of 0..7 once")
-        check(order != list(range(N_SAMPLES)), f"{REPRO_LOADER} gave its samples in order {order}; expected shuffle=True")
-        check(order != next_order, f"two epochs of {REPRO_LOADER} both gave the order {order}; expected a new order each epoch")
+        check(
+            sorted(order) == list(range(N_SAMPLES)),
+            f"one epoch of {REPRO_LOADER} gave samples {order}; expected each of 0..7 once",
+        )
+        check(
+            order != list(range(N_SAMPLES)), f"{REPRO_LOADER} gave its samples in order {order}; expected shuffle=True"
+        )
+        check(
+            order != next_order,
+            f"two epochs of {REPRO_LOADER} both gave the order {order}; expected a new order each epoch",
+        )
 
     def test_no_two_samples_share_an_augmentation(self, kata):
         (first, _), _ = _worker_runs(kata, "make_reproducible_loader")

@@ -74,7 +74,9 @@ def _call(what: str, fn, *args, **kwargs):
 class TestMakeLoader:
     def test_worker_settings_are_left_out_without_workers(self, kata):
         call = "make_loader(dataset, 4, num_workers=0, persistent_workers=True, prefetch_factor=4)"
-        loader = _call(call, kata.make_loader, _index_dataset(), 4, num_workers=0, persistent_workers=True, prefetch_factor=4)
+        loader = _call(
+            call, kata.make_loader, _index_dataset(), 4, num_workers=0, persistent_workers=True, prefetch_factor=4
+        )
         check(
             isinstance(loader, DataLoader) and loader.num_workers == 0,
             f"{call} returned {_structure(loader)} with num_workers={getattr(loader, 'num_workers', None)}; expected a "
@@ -85,7 +87,15 @@ class TestMakeLoader:
     def test_worker_settings_reach_the_loader_with_workers(self, kata, num_workers):
         # Only built, never iterated: no worker process is started.
         call = f"make_loader(dataset, 4, num_workers={num_workers}, persistent_workers=True, prefetch_factor=4)"
-        loader = _call(call, kata.make_loader, _index_dataset(), 4, num_workers=num_workers, persistent_workers=True, prefetch_factor=4)
+        loader = _call(
+            call,
+            kata.make_loader,
+            _index_dataset(),
+            4,
+            num_workers=num_workers,
+            persistent_workers=True,
+            prefetch_factor=4,
+        )
         check(isinstance(loader, DataLoader), f"{call} returned {_structure(loader)}; expected a DataLoader")
         got = (loader.num_workers, loader.persistent_workers, loader.prefetch_factor)
         check(
@@ -114,7 +124,9 @@ class TestMakeLoader:
         [(True, True, True), (True, False, False), (False, True, False), (False, False, False)],
         ids=["accelerator_pin", "accelerator_no_pin", "no_accelerator_pin", "no_accelerator_no_pin"],
     )
-    def test_pins_memory_only_when_asked_and_an_accelerator_is_present(self, kata, monkeypatch, present, requested, expected):
+    def test_pins_memory_only_when_asked_and_an_accelerator_is_present(
+        self, kata, monkeypatch, present, requested, expected
+    ):
         _pretend_accelerator(monkeypatch, present)
         loader = kata.make_loader(_index_dataset(), 4, pin_memory=requested)  # built, not iterated
         check(
@@ -239,7 +251,9 @@ class TestInMemoryDataset:
     def test_getitems_returns_the_rows_of_the_indices_in_their_order(self, kata):
         x, y, w = _tensors()
         ds = kata.InMemoryDataset(x, y, w)
-        check(hasattr(ds, "__getitems__"), "InMemoryDataset has no __getitems__ method; expected one (see the docstring)")
+        check(
+            hasattr(ds, "__getitems__"), "InMemoryDataset has no __getitems__ method; expected one (see the docstring)"
+        )
         got = ds.__getitems__([7, 0, 3, 3])
         check(
             isinstance(got, (tuple, list)) and len(got) == 3,
@@ -286,9 +300,15 @@ class TestInMemoryDataset:
 
     def test_batches_equal_those_of_a_tensor_dataset(self, kata, device):
         x, y, _ = _tensors(device, n=10)
-        reference = DataLoader(TensorDataset(x, y), batch_size=4, shuffle=True, generator=torch.Generator().manual_seed(1))
+        reference = DataLoader(
+            TensorDataset(x, y), batch_size=4, shuffle=True, generator=torch.Generator().manual_seed(1)
+        )
         loader = DataLoader(
-            kata.InMemoryDataset(x, y), batch_size=4, shuffle=True, generator=torch.Generator().manual_seed(1), collate_fn=_as_is
+            kata.InMemoryDataset(x, y),
+            batch_size=4,
+            shuffle=True,
+            generator=torch.Generator().manual_seed(1),
+            collate_fn=_as_is,
         )
         got, expected = list(loader), list(reference)
         what = f"DataLoader(InMemoryDataset(x, y) on {device.type}, batch_size=4, shuffle=True, collate_fn=keep_batch)"
@@ -355,7 +375,9 @@ class TestMoveBatch:
         # Pinning needs an accelerator; here is_pinned() pretends that batch[1] is pinned (the cuda test is real).
         batch = _batch()
         original = torch.Tensor.is_pinned
-        monkeypatch.setattr(torch.Tensor, "is_pinned", lambda self, *a, **k: self is batch[1] or original(self, *a, **k))
+        monkeypatch.setattr(
+            torch.Tensor, "is_pinned", lambda self, *a, **k: self is batch[1] or original(self, *a, **k)
+        )
         calls = spy_on_to(monkeypatch)
         kata.move_batch(batch, META)
         _check_flags(calls, batch, {1}, "move_batch((x, y pinned, z), 'meta')")
@@ -516,8 +538,10 @@ class TestSamplesPerSecond:
             40 / 0.51,
             "samples_per_second(7 batches of 8 samples, 0.01 s to fetch and 0.1 s to copy each, cuda, warmup_batches=2)",
             {
-                "the clock stopped before the last copies had arrived: torch.cuda.synchronize() before reading it": 40 / 0.05,
-                "it did not wait for the warm-up copies before starting the clock: torch.cuda.synchronize() first": 40 / 0.69,
+                "the clock stopped before the last copies had arrived: torch.cuda.synchronize() before reading it": 40
+                / 0.05,
+                "it did not wait for the warm-up copies before starting the clock: torch.cuda.synchronize() first": 40
+                / 0.69,
                 "it synchronized after every batch, so loading and copying never overlapped: synchronize only "
                 "before each clock reading": 40 / 0.55,
             },
@@ -608,7 +632,10 @@ class TestSamplesPerSecond:
         work()  # queued, not waited for: still running when samples_per_second starts
         work()
         got = kata.samples_per_second([batch] * 10, device, 2)
-        check(isinstance(got, float) and got > 0, f"samples_per_second(...) returned {describe(got)}; expected a positive float")
+        check(
+            isinstance(got, float) and got > 0,
+            f"samples_per_second(...) returned {describe(got)}; expected a positive float",
+        )
         seconds = 8 * 64 / got
         check(
             seconds < 0.5 * work_seconds,

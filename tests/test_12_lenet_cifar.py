@@ -204,7 +204,9 @@ def all_equal(tensors: list[torch.Tensor]) -> bool:
 # --------------------------------------------------------------------------------------------
 @exercise("LeNet")
 class TestLeNet:
-    @pytest.mark.parametrize("num_classes, count", [(10, LENET_PARAMS), (4, LENET_PARAMS - 6 * 85)], ids=["10-classes", "4-classes"])
+    @pytest.mark.parametrize(
+        "num_classes, count", [(10, LENET_PARAMS), (4, LENET_PARAMS - 6 * 85)], ids=["10-classes", "4-classes"]
+    )
     def test_has_the_tutorials_number_of_parameters(self, kata, num_classes, count):
         model = kata.LeNet(num_classes)
         got = sum(p.numel() for p in model.parameters())
@@ -235,10 +237,12 @@ class TestLeNet:
             expected = lenet_functional(model.state_dict(), x)
             got = model(x)
         check_tensor(
-            got, expected,
+            got,
+            expected,
             "LeNet()(x of shape (4, 3, 32, 32)) against conv1-relu-maxpool2, conv2-relu-maxpool2, flatten, "
             "fc1-relu, fc2-relu, fc3 computed with torch.nn.functional from the model's own weights",
-            rtol=1e-4, atol=1e-5,
+            rtol=1e-4,
+            atol=1e-5,
         )
 
     def test_returns_raw_logits_not_probabilities(self, kata):
@@ -312,15 +316,20 @@ class TestMakeTransform:
         hwc = seeded_pixels(0, 32, 32, 3)
         got = kata.make_transform(train=False)(pil(hwc))
         check_tensor(
-            got, expected_tensor(hwc),
+            got,
+            expected_tensor(hwc),
             "make_transform(train=False)(a 32x32 RGB PIL image) against pixel / 255 * 2 - 1, channels first",
-            rtol=0, atol=1e-6,
+            rtol=0,
+            atol=1e-6,
         )
 
     def test_eval_gives_the_same_tensor_every_call(self, kata):
         transform = kata.make_transform(train=False)
         got = draws(transform, pil(seeded_pixels(1, 32, 32, 3)), 8)
-        check(all_equal(got), "make_transform(train=False) gave different tensors for the same image: expected no random augmentation")
+        check(
+            all_equal(got),
+            "make_transform(train=False) gave different tensors for the same image: expected no random augmentation",
+        )
 
     def test_train_gives_a_3x32x32_float_tensor_in_minus_one_to_one(self, kata):
         got = draws(kata.make_transform(train=True), pil(seeded_pixels(2, 32, 32, 3)), 10)
@@ -336,7 +345,10 @@ class TestMakeTransform:
 
     def test_train_is_random(self, kata):
         got = draws(kata.make_transform(train=True), pil(seeded_pixels(3, 32, 32, 3)), 10)
-        check(not all_equal(got), "make_transform(train=True) gave the same tensor 10 times for one image: expected random augmentation")
+        check(
+            not all_equal(got),
+            "make_transform(train=True) gave the same tensor 10 times for one image: expected random augmentation",
+        )
 
     def test_train_crops_from_a_4_pixel_black_padding(self, kata):
         # A white image: pixels stay 1, padding added to the PIL image is black (-1). Padding added
@@ -428,7 +440,13 @@ def check_split(dataset, items, what: str) -> None:
     for i, (hwc, label) in enumerate(items):
         image, target = dataset[i]
         check(int(target) == label, f"{what}[{i}] has label {describe(target)}; expected {label}")
-        check_tensor(image, expected_tensor(hwc), f"{what}[{i}][0] (the image, through the evaluation transform)", rtol=0, atol=1e-6)
+        check_tensor(
+            image,
+            expected_tensor(hwc),
+            f"{what}[{i}][0] (the image, through the evaluation transform)",
+            rtol=0,
+            atol=1e-6,
+        )
 
 
 def check_augmented(dataset, what: str) -> None:
@@ -453,7 +471,10 @@ class TestMakeDatasets:
         )
         for name, dataset in [("train_set", train_set), ("test_set", test_set)]:
             got = getattr(dataset, "classes", None)
-            check(got == FOLDER_CLASSES, f"make_datasets(image folder): {name}.classes is {got!r}; expected {FOLDER_CLASSES}")
+            check(
+                got == FOLDER_CLASSES,
+                f"make_datasets(image folder): {name}.classes is {got!r}; expected {FOLDER_CLASSES}",
+            )
 
     def test_the_image_folder_test_split_is_not_augmented(self, kata, tmp_path):
         items = write_image_folder(tmp_path)
@@ -474,7 +495,10 @@ class TestMakeDatasets:
             f"make_datasets(a cifar-10-batches-py folder with 10 training and 4 test images) gave splits of "
             f"{sizes} samples; expected (10, 4): datasets.CIFAR10(root, train=True) and (root, train=False)",
         )
-        check(getattr(train_set, "classes", None) == CIFAR_CLASSES, f"train_set.classes is {getattr(train_set, 'classes', None)!r}; expected {CIFAR_CLASSES}")
+        check(
+            getattr(train_set, "classes", None) == CIFAR_CLASSES,
+            f"train_set.classes is {getattr(train_set, 'classes', None)!r}; expected {CIFAR_CLASSES}",
+        )
 
     def test_the_cifar10_test_split_is_not_augmented(self, kata, tmp_path, monkeypatch):
         _, test_items = write_fake_cifar10(tmp_path, monkeypatch)
@@ -498,7 +522,10 @@ class TestMakeDatasets:
     def test_passes_download_on_to_cifar10(self, kata, tmp_path, monkeypatch, downloads):
         write_fake_cifar10(tmp_path, monkeypatch)
         kata.make_datasets(str(tmp_path), download=True)
-        check(downloads, "make_datasets(root, download=True) never called CIFAR10.download; expected CIFAR10(..., download=download)")
+        check(
+            downloads,
+            "make_datasets(root, download=True) never called CIFAR10.download; expected CIFAR10(..., download=download)",
+        )
 
     def test_a_missing_cifar10_folder_raises_torchvisions_error(self, kata, tmp_path):
         empty = tmp_path / "nothing-here"
@@ -524,12 +551,17 @@ class TestMakeLoaders:
         call = "make_loaders(train_set of 40, test_set, batch_size=8, seed=0)[0]"
         check(sorted(first) == list(range(40)), f"{call} gave the samples {first}; expected each of the 40 once")
         check(first != list(range(40)), f"{call} gave the samples in their original order; expected a shuffled order")
-        check(first != second, f"{call} gave the same order in two epochs; expected a new order each epoch (shuffle=True)")
+        check(
+            first != second, f"{call} gave the same order in two epochs; expected a new order each epoch (shuffle=True)"
+        )
 
     def test_the_train_loader_gives_batches_of_batch_size(self, kata):
         train, _ = kata.make_loaders(index_set(20), index_set(10), batch_size=8, seed=0)
         sizes = [len(x) for x, _ in train]
-        check(sizes == [8, 8, 4], f"make_loaders(train_set of 20, ..., batch_size=8)[0] gave batches of {sizes}; expected [8, 8, 4]")
+        check(
+            sizes == [8, 8, 4],
+            f"make_loaders(train_set of 20, ..., batch_size=8)[0] gave batches of {sizes}; expected [8, 8, 4]",
+        )
 
     def test_the_train_order_depends_on_the_seed_only(self, kata):
         def first_epoch(seed, global_seed):
@@ -543,7 +575,10 @@ class TestMakeLoaders:
             "make_loaders(..., seed=3) shuffled differently when the global RNG was seeded 1 and 2 between building "
             "and iterating; expected the same order: give the DataLoader its own torch.Generator().manual_seed(seed)",
         )
-        check(a != c, "make_loaders(..., seed=3) and (..., seed=4) shuffled the same way; expected the seed to set the order")
+        check(
+            a != c,
+            "make_loaders(..., seed=3) and (..., seed=4) shuffled the same way; expected the seed to set the order",
+        )
 
     def test_the_test_loader_keeps_the_order_and_every_sample(self, kata):
         _, test = kata.make_loaders(index_set(12), index_set(10), batch_size=4, seed=0)
@@ -599,7 +634,8 @@ class TestTrainOneEpoch:
         ref_epoch(reference, loader, sgd(reference))
         run_train(kata, model, loader, sgd(model))
         check_same_params(
-            model, reference,
+            model,
+            reference,
             f"{TRAIN_CALL} on a model that arrived with leftover gradients (zero them before each backward)",
         )
 
@@ -636,7 +672,10 @@ class TestTrainOneEpoch:
         model = Recorder()
         got = kata.train_one_epoch(model, quadrant_loader(40, seed=2, batch_size=16), sgd(model), loss_fn, META)
         wrong = sorted({s for s in seen if not s.endswith("meta")})
-        check(not wrong and seen, f"train_one_epoch(..., device='meta') passed {wrong or 'nothing'} to the model and loss; expected them on meta")
+        check(
+            not wrong and seen,
+            f"train_one_epoch(..., device='meta') passed {wrong or 'nothing'} to the model and loss; expected them on meta",
+        )
         check(
             isinstance(got, float) and math.isclose(got, 1.0),
             f"train_one_epoch with a loss of 1.0 for every batch returned {describe(got)}; expected 1.0",
@@ -646,11 +685,19 @@ class TestTrainOneEpoch:
         model = ref_model(device=device)
         before = params_of(model)
         got = kata.train_one_epoch(model, quadrant_loader(40, seed=2, batch_size=16), sgd(model), CE, device)
-        check(isinstance(got, float) and math.isfinite(got), f"train_one_epoch(..., {str(device)!r}) returned {describe(got)}; expected a finite float")
+        check(
+            isinstance(got, float) and math.isfinite(got),
+            f"train_one_epoch(..., {str(device)!r}) returned {describe(got)}; expected a finite float",
+        )
         moved = [n for n, p in model.named_parameters() if p.device.type != device.type]
-        check(not moved, f"after train_one_epoch(..., {str(device)!r}) the parameters {moved} are off {device}; expected them left where they were")
+        check(
+            not moved,
+            f"after train_one_epoch(..., {str(device)!r}) the parameters {moved} are off {device}; expected them left where they were",
+        )
         changed = any(not torch.equal(before[n], p.detach().cpu()) for n, p in model.named_parameters())
-        check(changed, f"train_one_epoch(..., {str(device)!r}) left every parameter unchanged; expected optimizer steps")
+        check(
+            changed, f"train_one_epoch(..., {str(device)!r}) left every parameter unchanged; expected optimizer steps"
+        )
 
     def test_lenet_learns_the_quadrant_task_in_four_epochs(self, kata):
         model = ref_model()
@@ -739,7 +786,10 @@ class TestEvaluate:
         _, got = run_eval(kata)
         _, per_class = unpack_eval(got, EVAL_CALL)
         check_float_list(per_class, EVAL_CALL)
-        check(len(per_class) == 4, f"{EVAL_CALL}: per_class has {len(per_class)} entries {per_class}; expected 4, one per class")
+        check(
+            len(per_class) == 4,
+            f"{EVAL_CALL}: per_class has {len(per_class)} entries {per_class}; expected 4, one per class",
+        )
         ok = all(math.isclose(g, e, rel_tol=1e-9) for g, e in zip(per_class[:3], PER_CLASS))
         check(
             ok,
@@ -760,7 +810,10 @@ class TestEvaluate:
     def test_runs_the_model_in_eval_mode(self, kata):
         model, _ = run_eval(kata)
         modes = [training for training, _ in model.seen]
-        check(modes and not any(modes), f"{EVAL_CALL} ran forward with model.training = {modes}; expected False each time: call model.eval()")
+        check(
+            modes and not any(modes),
+            f"{EVAL_CALL} ran forward with model.training = {modes}; expected False each time: call model.eval()",
+        )
 
     def test_runs_the_model_without_recording_gradients(self, kata):
         model, _ = run_eval(kata)
@@ -873,8 +926,11 @@ class TestSaveCheckpoint:
         )
         for key, value in expected.items():
             check_tensor(
-                state[key]["momentum_buffer"], value["momentum_buffer"],
-                f"checkpoint['optimizer']['state'][{key}]['momentum_buffer']", rtol=0, atol=0,
+                state[key]["momentum_buffer"],
+                value["momentum_buffer"],
+                f"checkpoint['optimizer']['state'][{key}]['momentum_buffer']",
+                rtol=0,
+                atol=0,
             )
 
     def test_resuming_from_it_follows_the_uninterrupted_run(self, kata, tmp_path):
@@ -887,7 +943,8 @@ class TestSaveCheckpoint:
         ref_load(saved, resumed, resumed_optimizer)
         ref_epoch(resumed, loader, resumed_optimizer)
         check_same_params(
-            resumed, straight_two_epochs(),
+            resumed,
+            straight_two_epochs(),
             "1 epoch, save_checkpoint, load into a fresh LeNet and SGD(momentum=0.9), 1 epoch; against 2 epochs straight",
         )
 
@@ -920,7 +977,10 @@ class TestLoadCheckpoint:
         model, _, path = self._checkpoint(tmp_path, epoch=3)
         fresh = ref_model(seed=99)
         got = kata.load_checkpoint(path, fresh, sgd(fresh), "cpu")
-        check(type(got) is int and got == 3, f"load_checkpoint(path of a checkpoint of epoch 3, model, optimizer, 'cpu') returned {describe(got)}; expected the int 3")
+        check(
+            type(got) is int and got == 3,
+            f"load_checkpoint(path of a checkpoint of epoch 3, model, optimizer, 'cpu') returned {describe(got)}; expected the int 3",
+        )
         check_same_params(fresh, model, "after load_checkpoint into a fresh LeNet, against the saved model", atol=0)
 
     def test_restores_the_optimizers_momentum(self, kata, tmp_path):
@@ -936,7 +996,13 @@ class TestLoadCheckpoint:
             f"{len(expected)} momentum buffers of the checkpoint: optimizer.load_state_dict(checkpoint['optimizer'])",
         )
         for key, value in expected.items():
-            check_tensor(got[key]["momentum_buffer"], value["momentum_buffer"], f"optimizer.state_dict()['state'][{key}]['momentum_buffer'] after load_checkpoint", rtol=0, atol=0)
+            check_tensor(
+                got[key]["momentum_buffer"],
+                value["momentum_buffer"],
+                f"optimizer.state_dict()['state'][{key}]['momentum_buffer'] after load_checkpoint",
+                rtol=0,
+                atol=0,
+            )
 
     def test_resuming_follows_the_uninterrupted_run(self, kata, tmp_path):
         model, optimizer, loader = resume_setup()
@@ -947,7 +1013,8 @@ class TestLoadCheckpoint:
         kata.load_checkpoint(tmp_path / "ckpt.pt", resumed, resumed_optimizer, "cpu")
         ref_epoch(resumed, loader, resumed_optimizer)
         check_same_params(
-            resumed, straight_two_epochs(),
+            resumed,
+            straight_two_epochs(),
             "1 epoch, save, load_checkpoint into a fresh LeNet and SGD(momentum=0.9), 1 epoch; against 2 epochs straight",
         )
 
@@ -960,16 +1027,24 @@ class TestLoadCheckpoint:
 
     def test_refuses_a_file_that_runs_code(self, kata, tmp_path):
         model, optimizer, path = self._checkpoint(tmp_path)
-        torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": 1, "x": RunsCode()}, path)
+        torch.save(
+            {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": 1, "x": RunsCode()}, path
+        )
         RAN.clear()
         fresh = ref_model(seed=99)
         try:
-            with expect_raises(pickle.UnpicklingError, "Weights only load failed", "load_checkpoint(a file with a pickled function call, ...)"):
+            with expect_raises(
+                pickle.UnpicklingError,
+                "Weights only load failed",
+                "load_checkpoint(a file with a pickled function call, ...)",
+            ):
                 kata.load_checkpoint(path, fresh, sgd(fresh), "cpu")
         finally:
             ran = bool(RAN)
             RAN.clear()
-        check(not ran, "load_checkpoint ran code from the file; expected torch.load(..., weights_only=True) to refuse it")
+        check(
+            not ran, "load_checkpoint ran code from the file; expected torch.load(..., weights_only=True) to refuse it"
+        )
 
     def test_a_gpu_checkpoint_loads_on_a_machine_without_one(self, kata, tmp_path, monkeypatch):
         model, optimizer, _ = self._checkpoint(tmp_path)

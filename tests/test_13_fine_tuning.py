@@ -130,7 +130,9 @@ class TestFreezeAll:
     def test_every_parameter_stops_requiring_grad(self, kata):
         model = pretrained()
         got = kata.freeze_all(model)
-        check(got is model, f"freeze_all(resnet18) returned {describe(got)}; expected the model itself, frozen in place")
+        check(
+            got is model, f"freeze_all(resnet18) returned {describe(got)}; expected the model itself, frozen in place"
+        )
         still = names_where(model, True)
         check(
             not still,
@@ -190,7 +192,10 @@ class TestReplaceHead:
             "Linear(in_features=24, out_features=10): read in_features from the old head, don't hard-code 512",
         )
         out = model(torch.randn(2, 3, 8, 8, generator=torch.Generator().manual_seed(0)))
-        check(out.shape == (2, NUM_CLASSES), f"the model after replace_head gives shape {tuple(out.shape)}; expected (2, 10)")
+        check(
+            out.shape == (2, NUM_CLASSES),
+            f"the model after replace_head gives shape {tuple(out.shape)}; expected (2, 10)",
+        )
 
     def test_only_the_new_head_is_trainable_in_a_frozen_model(self, kata):
         model = pretrained().requires_grad_(False)
@@ -344,7 +349,9 @@ class TestSetBnEval:
     def test_every_other_module_stays_in_train_mode(self, kata):
         model = phase_one()
         kata.set_bn_eval(model)
-        changed = [name or "(the model)" for name, m in model.named_modules() if not isinstance(m, BN) and not m.training]
+        changed = [
+            name or "(the model)" for name, m in model.named_modules() if not isinstance(m, BN) and not m.training
+        ]
         check(
             not changed,
             f"set_bn_eval(frozen resnet18 in train mode) put {short(changed)} in eval mode; expected only the "
@@ -497,7 +504,9 @@ class TestTrainStep:
         expected, _ = reference_step(model, x, y, {"fc.": HEAD_LR, "layer4.": BLOCK_LR})
         kata.train_step(model, two_group_sgd(model), x, y)
         after = snapshot(model)
-        stale = [n for n in before if n.startswith("layer4.") and "running_mean" in n and torch.equal(after[n], before[n])]
+        stale = [
+            n for n in before if n.startswith("layer4.") and "running_mean" in n and torch.equal(after[n], before[n])
+        ]
         check(
             not stale,
             f"train_step(model with layer4 unfrozen, arriving in eval mode, ...) left {short(stale)} unchanged; expected "

@@ -7,7 +7,15 @@ import pytest
 
 from dojo import bench
 
-INFO = {"device": "cuda", "device_name": "Test GPU", "cpu_count": 4, "torch": "2.99", "python": "3.11", "impl": "solutions", "quick": False}
+INFO = {
+    "device": "cuda",
+    "device_name": "Test GPU",
+    "cpu_count": 4,
+    "torch": "2.99",
+    "python": "3.11",
+    "impl": "solutions",
+    "quick": False,
+}
 
 
 def loader(dataset, workers, pin, images_per_s, images=1000):
@@ -16,8 +24,13 @@ def loader(dataset, workers, pin, images_per_s, images=1000):
         "group": f"loader: {dataset} on cuda",
         "name": f"test_epoch_to_device[{dataset}-{pin}-workers{workers}]",
         "extra_info": {
-            **INFO, "kind": "loader", "dataset": dataset, "dataset_description": f"the {dataset} set",
-            "images": images, "num_workers": workers, "pin_memory": pin,
+            **INFO,
+            "kind": "loader",
+            "dataset": dataset,
+            "dataset_description": f"the {dataset} set",
+            "images": images,
+            "num_workers": workers,
+            "pin_memory": pin,
         },
         "stats": {"median": images / images_per_s, "rounds": 5},
     }
@@ -48,7 +61,12 @@ GRID = [
     loader("png", 4, False, 1750),
 ]
 MiB = 1 << 20
-COPIES = [copy(MiB, "pageable", 5.0), copy(MiB, "pinned", 12.5), copy(16 * MiB, "pageable", 10.0), copy(16 * MiB, "pinned", 25.2)]
+COPIES = [
+    copy(MiB, "pageable", 5.0),
+    copy(MiB, "pinned", 12.5),
+    copy(16 * MiB, "pageable", 10.0),
+    copy(16 * MiB, "pinned", 25.2),
+]
 
 
 @pytest.fixture
@@ -98,7 +116,13 @@ def test_copy_table_gives_gb_per_s_ratio_and_fraction_of_pcie_gen5(full_run):
     row = rows_of(text, "16 MiB")[0].split("│")
     cells = [c.strip() for c in row if c.strip()]
     assert cells == ["16 MiB", "10.0", "25.2", "2.52×", "40%"]
-    assert [c.strip() for c in rows_of(text, "1 MiB")[0].split("│") if c.strip()] == ["1 MiB", "5.0", "12.5", "2.50×", "20%"]
+    assert [c.strip() for c in rows_of(text, "1 MiB")[0].split("│") if c.strip()] == [
+        "1 MiB",
+        "5.0",
+        "12.5",
+        "2.50×",
+        "20%",
+    ]
 
 
 def test_header_says_where_the_figures_come_from(full_run):

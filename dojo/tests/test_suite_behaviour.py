@@ -22,7 +22,9 @@ TWO = f"{FIRST.marker} or {SECOND.marker}"
 def pytest_run(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "--no-header", *args],
-        cwd=ROOT, capture_output=True, text=True,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
     )
 
 
@@ -85,9 +87,21 @@ def test_grade_scores_each_folder_and_writes_csv(submission, tmp_path):
     shutil.copy(ROOT / "katas" / FIRST.filename, empty / FIRST.filename)
     out_csv = tmp_path / "grades.csv"
     proc = subprocess.run(
-        [sys.executable, "-m", "dojo", "grade", str(submission), str(empty), "--csv", str(out_csv),
-         "--katas", f"{FIRST.id},{SECOND.id}"],
-        cwd=ROOT, capture_output=True, text=True,
+        [
+            sys.executable,
+            "-m",
+            "dojo",
+            "grade",
+            str(submission),
+            str(empty),
+            "--csv",
+            str(out_csv),
+            "--katas",
+            f"{FIRST.id},{SECOND.id}",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     rows = list(csv.DictReader(out_csv.open()))

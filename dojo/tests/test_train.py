@@ -15,7 +15,10 @@ ROOT = find_root(Path(__file__).parent)
 def dojo_train(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "dojo", "train", "--impl", "solutions", "--device", "cpu", *args],
-        cwd=ROOT, capture_output=True, text=True, env={**os.environ, "COLUMNS": "200", "OMP_NUM_THREADS": "1"},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "COLUMNS": "200", "OMP_NUM_THREADS": "1"},
     )
 
 
@@ -37,7 +40,9 @@ def test_trains_offline_on_synthetic_data_then_resumes(tmp_path):
 def test_a_bad_impl_is_one_line(tmp_path):
     proc = subprocess.run(
         [sys.executable, "-m", "dojo", "train", "--impl", str(tmp_path / "missing")],
-        cwd=ROOT, capture_output=True, text=True,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
     )
     assert proc.returncode != 0
     assert proc.stderr.strip().startswith("dojo train: --impl=") and "Traceback" not in proc.stderr
@@ -56,13 +61,17 @@ def test_gpu_batches_cover_the_epoch_with_crops_and_flips_of_the_padded_images()
         for xi, yi in zip(x, y):
             padded = batches.images[yi].float() / 127.5 - 1.0
             crops = [padded[:, r : r + 32, c : c + 32] for r in range(9) for c in range(9)]
-            assert any(torch.equal(xi, crop) or torch.equal(xi, crop.flip(2)) for crop in crops), f"image {yi} is no crop of its padded self"
+            assert any(torch.equal(xi, crop) or torch.equal(xi, crop.flip(2)) for crop in crops), (
+                f"image {yi} is no crop of its padded self"
+            )
         seen += y.tolist()
     assert len(batches) == 3 and sorted(seen) == list(range(10)), "every image once per epoch"
 
     test = GpuBatches(images, torch.arange(10), batch_size=4, train=False)
     x, y = next(iter(test))
-    assert torch.equal(x, images[:4].float() / 127.5 - 1.0) and y.tolist() == [0, 1, 2, 3], "test batches: in order, not augmented"
+    assert torch.equal(x, images[:4].float() / 127.5 - 1.0) and y.tolist() == [0, 1, 2, 3], (
+        "test batches: in order, not augmented"
+    )
 
 
 def test_an_image_folder_is_decoded_once_then_read_from_the_cache(tmp_path):
@@ -82,8 +91,19 @@ def test_an_image_folder_is_decoded_once_then_read_from_the_cache(tmp_path):
     try:
         written = []
         for run in range(2):
-            proc = dojo_train("--epochs", "1", "--batch-size", "8", "--gpu-resident", "--decode-workers", "2",
-                              "--data-dir", str(data), "--out", str(tmp_path / "run"))
+            proc = dojo_train(
+                "--epochs",
+                "1",
+                "--batch-size",
+                "8",
+                "--gpu-resident",
+                "--decode-workers",
+                "2",
+                "--data-dir",
+                str(data),
+                "--out",
+                str(tmp_path / "run"),
+            )
             assert proc.returncode == 0, proc.stdout + proc.stderr
             assert "SYNTHETIC" not in proc.stdout and "decoded 60 images" in proc.stdout
             assert all(cache.exists() for cache in caches), f"run {run + 1} left no cache"

@@ -3,10 +3,8 @@ two data sets, and the facts written beside every figure.
 
 Usage notes live in `dojo/bench.py` (`dojo bench` runs this folder and summarizes the JSON).
 
-- `--bench-quick` (or env TORCH_KATAS_BENCH_QUICK=1) shrinks the data sets and rounds so the
-  whole lane runs in well under a minute on a 2-core CPU machine. The option exists only when
-  `tests/benchmarks` is on the command line (pytest reads a sub-folder's options only then); the
-  environment variable works either way.
+- `--bench-quick` (an option of the torch-katas plugin, so it works from any folder) shrinks the
+  data sets and rounds so the whole lane runs in well under a minute on a 2-core CPU machine.
 - `--bench-workers=0,2,8` replaces the num_workers grid (default 0, 1, 2, 4, then powers of two
   up to the CPU count, and the CPU count itself).
 - Loaders are built with the implementation's own `make_loader`, `InMemoryDataset`, `keep_batch`
@@ -28,19 +26,7 @@ from dojo.loader import KataLoadError, load_kata
 from dojo.project import find_root, impl_label
 
 KATA = "11_loader_settings"
-QUICK_ENV = "TORCH_KATAS_BENCH_QUICK"
 ROOT = find_root(Path(__file__).parent)
-
-
-def pytest_addoption(parser: pytest.Parser) -> None:
-    group = parser.getgroup("torch-katas benchmarks")
-    group.addoption(
-        "--bench-quick",
-        action="store_true",
-        default=None,
-        help=f"small data sets, for a quick look or CI (env {QUICK_ENV}=1)",
-    )
-    group.addoption("--bench-workers", default=None, help="num_workers values to time, e.g. 0,2,8 (default: 0,1,2,4,... up to the CPU count)")
 
 
 def cpu_count() -> int:
@@ -78,7 +64,7 @@ QUICK = Sizes(True, 16_384, 2_048, 128, 5, 1, (1 << 20, 64 << 20), 128 << 20, 5)
 
 
 def _quick(config: pytest.Config) -> bool:
-    return bool(config.getoption("bench_quick", default=None)) or os.environ.get(QUICK_ENV, "") not in ("", "0")
+    return bool(config.getoption("bench_quick", default=None))
 
 
 def size_label(n_bytes: int) -> str:
@@ -96,7 +82,9 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         try:
             values = sorted({int(v) for v in text.split(",")}) if text else worker_grid(cpu_count())
         except ValueError:
-            raise pytest.UsageError(f"--bench-workers={text}: expected numbers separated by commas, e.g. 0,2,8") from None
+            raise pytest.UsageError(
+                f"--bench-workers={text}: expected numbers separated by commas, e.g. 0,2,8"
+            ) from None
         metafunc.parametrize("num_workers", values, ids=[f"workers{n}" for n in values])
     if "h2d_bytes" in metafunc.fixturenames:
         values = (QUICK if _quick(metafunc.config) else FULL).h2d_sizes

@@ -28,7 +28,9 @@ def pageable_gb_per_s() -> dict[int, float]:
 @pytest.mark.parametrize("memory", ["pageable", "pinned"])
 def test_host_to_device_copy(benchmark, h2d_bytes, memory, bench_device, sync, sizes, machine_info, pageable_gb_per_s):
     if bench_device.type != "cuda":
-        pytest.skip(f"host-to-device copies are timed on CUDA only, and this machine has no CUDA GPU (device: {bench_device})")
+        pytest.skip(
+            f"host-to-device copies are timed on CUDA only, and this machine has no CUDA GPU (device: {bench_device})"
+        )
     pinned = memory == "pinned"
     source = torch.empty(h2d_bytes, dtype=torch.uint8, pin_memory=pinned).fill_(7)  # touch every page
     target = torch.empty(h2d_bytes, dtype=torch.uint8, device=bench_device)

@@ -8,7 +8,7 @@ the first epoch is a warm-up (`warmup_rounds`), so start-up is out of the figure
 steady state a training loop sees from its second epoch on. The median epoch time becomes
 images/s in `extra_info`, with everything needed to read it (device, CPUs, torch, settings).
 
-Run with `pytest tests/benchmarks -m benchmark --impl=solutions`; `dojo bench` does that and
+Run with `pytest tests/benchmarks --benchmark-only --impl=solutions`; `dojo bench` does that and
 summarizes. Skipped until kata 11 is done in the folder under test.
 """
 
@@ -17,7 +17,6 @@ from __future__ import annotations
 import multiprocessing
 
 import pytest
-import torch
 
 DATASETS = ["tensors", "png"]
 PREFETCH_FACTOR = 2
@@ -44,7 +43,9 @@ def _shutdown_workers(loader) -> None:
 @pytest.mark.filterwarnings("ignore:This DataLoader will create")
 @pytest.mark.parametrize("pin_memory", [False, True], ids=["unpinned", "pinned"])
 @pytest.mark.parametrize("dataset", DATASETS)
-def test_epoch_to_device(benchmark, dataset, num_workers, pin_memory, bench_data, loader_kata, bench_device, sync, sizes, machine_info):
+def test_epoch_to_device(
+    benchmark, dataset, num_workers, pin_memory, bench_data, loader_kata, bench_device, sync, sizes, machine_info
+):
     if pin_memory and bench_device.type == "cpu":
         pytest.skip(
             "pin_memory=True needs an accelerator: without one make_loader leaves it off, "
@@ -52,7 +53,9 @@ def test_epoch_to_device(benchmark, dataset, num_workers, pin_memory, bench_data
         )
     context = _start_method()
     if num_workers and context is None:
-        pytest.skip("worker processes need the 'fork' start method (spawned workers cannot import a kata loaded from a path)")
+        pytest.skip(
+            "worker processes need the 'fork' start method (spawned workers cannot import a kata loaded from a path)"
+        )
     loader = loader_kata.make_loader(
         bench_data.dataset,
         sizes.batch_size,
