@@ -25,7 +25,17 @@ from dojo.project import Exercise, Kata, load_katas
 from dojo.stubs import MarkerError, drift, find_blocks, leaked_lines, make_stub
 from dojo.variants import ALTERNATIVE, DECOY, VariantError, read_variants
 
-MIN_DECOYS, MIN_ALTERNATIVES = 12, 5
+MIN_DECOYS, MIN_ALTERNATIVES = 12, 5  # per kata; katas.toml's [check] table may set others
+
+
+def minimums(root: Path) -> tuple[int, int]:
+    """(decoys, alternatives) every kata needs: katas.toml's [check] min_decoys and min_alternatives."""
+    from dojo.project import metadata
+
+    table = metadata(root).get("check", {})
+    return int(table.get("min_decoys", MIN_DECOYS)), int(table.get("min_alternatives", MIN_ALTERNATIVES))
+
+
 # Calls that say nothing about how an exercise is solved (Python's builtins, `super().__init__`).
 NEUTRAL_CALLS = set(dir(builtins)) | {"__init__"}
 
@@ -99,7 +109,9 @@ def exercise_docstring(source: str, name: str) -> str:
         return ""
     docs = [ast.get_docstring(node) or ""]
     if isinstance(node, ast.ClassDef):
-        docs += [ast.get_docstring(n) or "" for n in node.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
+        docs += [
+            ast.get_docstring(n) or "" for n in node.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))
+        ]
     return "\n".join(docs)
 
 
@@ -134,7 +146,9 @@ class VariantCount:
 def variant_problems(root: Path, kata: Kata) -> tuple[list[str], VariantCount]:
     path = root / kata.decoy_file
     if not path.is_file():
-        return [f"{kata.stem} has no decoy file {kata.decoy_file} (known-wrong and known-right answers)"], VariantCount()
+        return [
+            f"{kata.stem} has no decoy file {kata.decoy_file} (known-wrong and known-right answers)"
+        ], VariantCount()
     try:
         variants = read_variants(path, kata.stem)
     except VariantError as err:
@@ -153,10 +167,13 @@ def variant_problems(root: Path, kata: Kata) -> tuple[list[str], VariantCount]:
     decoys = [v for v in variants if v.kind == DECOY]
     alternatives = [v for v in variants if v.kind == ALTERNATIVE]
     missing = tuple(e.name for e in kata.exercises if not any(v.exercise == e.name for v in decoys))
-    if len(decoys) < MIN_DECOYS:
-        problems.append(f"{kata.decoy_file}: {len(decoys)} decoys; a kata needs at least {MIN_DECOYS}")
-    if len(alternatives) < MIN_ALTERNATIVES:
-        problems.append(f"{kata.decoy_file}: {len(alternatives)} alternatives; a kata needs at least {MIN_ALTERNATIVES}")
+    min_decoys, min_alternatives = minimums(root)
+    if len(decoys) < min_decoys:
+        problems.append(f"{kata.decoy_file}: {len(decoys)} decoys; a kata needs at least {min_decoys}")
+    if len(alternatives) < min_alternatives:
+        problems.append(
+            f"{kata.decoy_file}: {len(alternatives)} alternatives; a kata needs at least {min_alternatives}"
+        )
     for name in missing:
         problems.append(f"{kata.decoy_file}: no decoy for exercise {name}")
     return problems, VariantCount(len(decoys), len(alternatives), missing)
@@ -191,7 +208,9 @@ def kata_problems(root: Path, kata: Kata) -> list[str]:
         if ex.name not in names:
             problems.append(f"{kata.stem}: exercise {ex.name} is not defined in solutions/{kata.filename}")
         elif ex.name not in blocks:
-            problems.append(f"{kata.stem}: exercise {ex.name} has no # BEGIN SOLUTION block, so its stub would be the answer")
+            problems.append(
+                f"{kata.stem}: exercise {ex.name} has no # BEGIN SOLUTION block, so its stub would be the answer"
+            )
         if len(ex.hints) < 2:
             problems.append(f"{kata.stem}.{ex.name}: write at least two hints (a nudge, then near the answer)")
         if not ex.summary:

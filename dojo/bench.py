@@ -407,7 +407,9 @@ def run(args: argparse.Namespace, root: Path | None = None, console: Console | N
 
 
 def add_arguments(sub) -> None:
-    p = sub.add_parser("bench", help="time DataLoader settings (num_workers x pin_memory) with your kata 11; table + chart")
+    p = sub.add_parser(
+        "bench", help="time DataLoader settings (num_workers x pin_memory) with your kata 11; table + chart"
+    )
     add_bench_arguments(p)
 
 

@@ -21,11 +21,21 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dojo.audit import MIN_ALTERNATIVES, MIN_DECOYS, audit_docstrings, static_problems, variant_problems
+from dojo.audit import audit_docstrings, minimums, static_problems, variant_problems
 from dojo.progress import Outcome
 from dojo.project import Kata, kata_by_key, load_katas
 from dojo.stubs import build_all
-from dojo.variants import ALTERNATIVE, DECOY, Job, JobResult, Variant, VariantError, VariantPool, apply_variant, read_variants
+from dojo.variants import (
+    ALTERNATIVE,
+    DECOY,
+    Job,
+    JobResult,
+    Variant,
+    VariantError,
+    VariantPool,
+    apply_variant,
+    read_variants,
+)
 
 
 def cpu_count() -> int:
@@ -72,7 +82,9 @@ def _first_failure(result: JobResult) -> str:
     return f"{failed.nodeid}: {failed.message or failed.outcome.value}"
 
 
-def run_check(root: Path, katas: tuple[Kata, ...], workers: int | None, timeout: float, say=print) -> tuple[list[KataTally], list[str], list]:
+def run_check(
+    root: Path, katas: tuple[Kata, ...], workers: int | None, timeout: float, say=print
+) -> tuple[list[KataTally], list[str], list]:
     """(a tally per kata, the problems found, the docstring audit)."""
     problems = static_problems(root, None if katas == load_katas(root) else katas)
     audits = audit_docstrings(root, katas)
@@ -84,14 +96,16 @@ def run_check(root: Path, katas: tuple[Kata, ...], workers: int | None, timeout:
                 problems.append(
                     f"{a.kata.stem}.{a.exercise.name}: the docstring names every call of the answer "
                     f"({', '.join(sorted(a.calls))}); describe the contract and the symptom instead, and move "
-                    "the API to the hints (or record why it must be named: names_api = \"...\" in katas.toml)"
+                    'the API to the hints (or record why it must be named: names_api = "..." in katas.toml)'
                 )
     variants: dict[str, list[Variant]] = {}
     for kata in katas:
         found, _ = variant_problems(root, kata)
         problems += found
         try:
-            variants[kata.stem] = read_variants(root / kata.decoy_file, kata.stem) if (root / kata.decoy_file).is_file() else []
+            variants[kata.stem] = (
+                read_variants(root / kata.decoy_file, kata.stem) if (root / kata.decoy_file).is_file() else []
+            )
         except VariantError:
             variants[kata.stem] = []
 
@@ -109,7 +123,13 @@ def run_check(root: Path, katas: tuple[Kata, ...], workers: int | None, timeout:
             pool.size = workers or (1 if cuda else min(cpu_count(), 8))
             jobs: list[tuple[Job, str, object]] = []
             for kata in katas:
-                jobs.append((Job(f"{kata.id}-solutions", kata.test_file, str(root / "solutions"), False, timeout), "solutions", kata))
+                jobs.append(
+                    (
+                        Job(f"{kata.id}-solutions", kata.test_file, str(root / "solutions"), False, timeout),
+                        "solutions",
+                        kata,
+                    )
+                )
                 jobs.append((Job(f"{kata.id}-stubs", kata.test_file, str(stubs), False, timeout), "stubs", kata))
                 vjobs, skipped = _variant_jobs(root, tmp, kata, variants[kata.stem], cuda, timeout)
                 tallies[kata.stem].decoys_skipped = sum(v.kind == DECOY for v in skipped)
@@ -145,11 +165,15 @@ def run_check(root: Path, katas: tuple[Kata, ...], workers: int | None, timeout:
             bad = [r for r in result.results if r.outcome in (Outcome.FAILED, Outcome.TODO)]
             if result.error or bad or result.returncode not in (0, 5):
                 detail = result.error or "; ".join(f"{r.nodeid}: {r.message}" for r in bad[:5])
-                tally.problems.append(f"solutions/{kata.filename} does not pass its tests: {detail or f'exit code {result.returncode}'}")
+                tally.problems.append(
+                    f"solutions/{kata.filename} does not pass its tests: {detail or f'exit code {result.returncode}'}"
+                )
             ran = {r.exercise for r in result.results if r.outcome is Outcome.PASSED}
             for ex in kata.exercises:
                 if ex.name not in ran:
-                    tally.problems.append(f"{kata.stem}.{ex.name}: no test of it passed against solutions/ on this machine")
+                    tally.problems.append(
+                        f"{kata.stem}.{ex.name}: no test of it passed against solutions/ on this machine"
+                    )
         elif kind == "stubs":
             tally.stub_tests = sum(o is not Outcome.SKIPPED for o in outcomes)
             tally.stub_failed = sum(o in (Outcome.FAILED, Outcome.TODO) for o in outcomes)
@@ -183,35 +207,39 @@ def run_check(root: Path, katas: tuple[Kata, ...], workers: int | None, timeout:
     return list(tallies.values()), problems, audits
 
 
-def _table(tallies: list[KataTally]):
+def _table(tallies: list[KataTally], min_decoys: int, min_alternatives: int):
+    from rich import box
     from rich.table import Table
 
-    table = Table(title="dojo check: per kata", title_justify="left")
-    for name, justify in (
-        ("kata", "left"),
-        ("exercises", "right"),
-        ("solutions pass", "right"),
-        ("stub tests fail", "right"),
-        ("decoys caught", "right"),
-        ("alternatives pass", "right"),
-        ("docstrings naming the answer", "right"),
-        ("s", "right"),
-    ):
-        table.add_column(name, justify=justify)
+    table = Table(
+        title="dojo check per kata: tests passed by the solutions (skipped), stub tests failing, decoys caught, "
+        "alternatives passing, docstrings naming every call of the answer, seconds of test runs",
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+    )
+    for name in ("kata", "ex.", "solutions", "stubs", "decoys", "alts", "doc", "s"):
+        table.add_column(name, justify="left" if name == "kata" else "right", no_wrap=True)
 
     def cell(ok: bool, text: str) -> str:
         return f"[green]{text}[/]" if ok else f"[red]{text}[/]"
 
     for t in tallies:
         n_ex = len(t.kata.exercises)
-        decoys = f"{t.decoys_caught}/{t.decoys}" + (f" (+{t.decoys_skipped} GPU)" if t.decoys_skipped else "")
+        decoys = f"{t.decoys_caught}/{t.decoys}" + (f"+{t.decoys_skipped}gpu" if t.decoys_skipped else "")
         table.add_row(
             t.kata.stem,
             str(n_ex),
-            cell(not any("does not pass" in p or "no test of it passed" in p for p in t.problems), f"{t.solution_passed} (+{t.solution_skipped} skipped)"),
+            cell(
+                not any("does not pass" in p or "no test of it passed" in p for p in t.problems),
+                f"{t.solution_passed} ({t.solution_skipped})",
+            ),
             cell(t.stub_failed == t.stub_tests, f"{t.stub_failed}/{t.stub_tests}"),
-            cell(t.decoys_caught == t.decoys and t.decoys + t.decoys_skipped >= MIN_DECOYS, decoys),
-            cell(t.alternatives_passed == t.alternatives and t.alternatives >= MIN_ALTERNATIVES, f"{t.alternatives_passed}/{t.alternatives}"),
+            cell(t.decoys_caught == t.decoys and t.decoys + t.decoys_skipped >= min_decoys, decoys),
+            cell(
+                t.alternatives_passed == t.alternatives and t.alternatives >= min_alternatives,
+                f"{t.alternatives_passed}/{t.alternatives}",
+            ),
             f"{t.gives_away}/{n_ex}",
             f"{t.seconds:.0f}",
         )
@@ -226,7 +254,7 @@ def cmd_check(root: Path, args: argparse.Namespace) -> int:
     started = time.perf_counter()
     katas = tuple(kata_by_key(root, key) for key in args.katas) if args.katas else load_katas(root)
     tallies, problems, audits = run_check(root, katas, args.workers, args.timeout, lambda m: console.print(escape(m)))
-    console.print(_table(tallies))
+    console.print(_table(tallies, *minimums(root)))
     n_ex = len(audits)
     giving = [a for a in audits if a.gives_away]
     reasons = sum(1 for a in giving if a.allowed)
@@ -257,5 +285,7 @@ def add_arguments(sub) -> None:
         help="prove the kata set sound: solutions pass, fresh stubs fail, decoys fail, alternatives pass, docstrings audited",
     )
     p.add_argument("katas", nargs="*", metavar="KATA", help="only these katas (default: all)")
-    p.add_argument("--workers", type=int, default=None, help="test processes (default: one per CPU, at most 8; 1 on a GPU)")
+    p.add_argument(
+        "--workers", type=int, default=None, help="test processes (default: one per CPU, at most 8; 1 on a GPU)"
+    )
     p.add_argument("--timeout", type=float, default=300.0, help="seconds one run may take before it counts as hung")

@@ -33,7 +33,15 @@ COMMANDS = {
     "check": ("dojo.check", "cmd_check"),
     "grade": ("dojo.grading", "cmd_grade"),
 }
-PARSER_MODULES = ("dojo.learner", "dojo.doctor", "dojo.train_options", "dojo.bench", "dojo.stubs", "dojo.check", "dojo.grading")
+PARSER_MODULES = (
+    "dojo.learner",
+    "dojo.doctor",
+    "dojo.train_options",
+    "dojo.bench",
+    "dojo.stubs",
+    "dojo.check",
+    "dojo.grading",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -42,7 +50,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="torch-katas: see your progress, run and watch your tests, get hints; build, check and grade katas.",
         epilog="With no command: the progress table and your next exercise.",
     )
-    parser.add_argument("--impl", default=None, help="folder to test: katas (default; env KATA_IMPL), solutions, or a path")
+    parser.add_argument(
+        "--impl", default=None, help="folder to test: katas (default; env KATA_IMPL), solutions, or a path"
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in PARSER_MODULES:
         import_module(name).add_arguments(sub)

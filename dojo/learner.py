@@ -326,7 +326,8 @@ def cmd_reset(root: Path, args: argparse.Namespace) -> int:
             return 1
     _, saved = reset_kata(root, kata)
     console.print(
-        f"katas/{kata.filename} is a fresh stub again." + (f" Your version is in {saved.relative_to(root)}." if saved else "")
+        f"katas/{kata.filename} is a fresh stub again."
+        + (f" Your version is in {saved.relative_to(root)}." if saved else "")
     )
     return 0
 

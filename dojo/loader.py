@@ -15,6 +15,9 @@ import traceback
 from pathlib import Path
 from types import ModuleType
 
+# In the message of every test of a kata whose file does not load (how `dojo grade` tells).
+NOT_LOADED = "the kata file does not load"
+
 
 class KataLoadError(Exception):
     """A kata file that could not be loaded; str() is one line naming the file and line."""

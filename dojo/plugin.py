@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from dojo.loader import KataLoadError, load_kata
+from dojo.loader import NOT_LOADED, KataLoadError, load_kata
 from dojo.progress import Outcome, ReportWriter, TestResult
 from dojo.project import METADATA_FILE, ImplError, Kata, impl_label, impl_value, load_katas, resolve_impl
 from dojo.report import first_sentences, write_summary
@@ -256,7 +256,7 @@ def kata(request: pytest.FixtureRequest):
         first = info.stem not in run.broken_shown
         run.broken_shown.add(info.stem)
         request.node.kata_broken = "first" if first else "repeat"
-        pytest.fail(f"{module} (fix that line; every test of kata {info.id} waits for it)", pytrace=False)
+        pytest.fail(f"{module} ({NOT_LOADED}: every test of kata {info.id} waits for that line)", pytrace=False)
     name = request.node.get_closest_marker("exercise").args[0]
     if not hasattr(module, name):
         request.node.kata_missing = True

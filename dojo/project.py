@@ -86,10 +86,16 @@ class Kata:
 
 
 @cache
+def metadata(root: Path) -> dict:
+    """katas.toml as read: [[kata]] tables, and the [check] table of `dojo check`'s minimums."""
+    with open(root / METADATA_FILE, "rb") as fh:
+        return tomllib.load(fh)
+
+
+@cache
 def load_katas(root: Path) -> tuple[Kata, ...]:
     """Read katas.toml: one [[kata]] table per kata, its exercises in learning order."""
-    with open(root / METADATA_FILE, "rb") as fh:
-        data = tomllib.load(fh)
+    data = metadata(root)
     katas = []
     for entry in data.get("kata", []):
         exercises = tuple(

@@ -99,8 +99,10 @@ _TOLERANCES = {
 }
 
 
-def value_mismatch(got: torch.Tensor, expected: torch.Tensor, *, rtol: float | None = None, atol: float | None = None) -> str:
-    """"" if the values of two tensors of one shape agree (within `rtol` and `atol`; by default
+def value_mismatch(
+    got: torch.Tensor, expected: torch.Tensor, *, rtol: float | None = None, atol: float | None = None
+) -> str:
+    """ "" if the values of two tensors of one shape agree (within `rtol` and `atol`; by default
     the looser of the two dtypes' tolerances, as torch.testing.assert_close has them; nan equals
     nan), else a line saying how many elements differ and where the largest difference is.
 

@@ -7,7 +7,11 @@ import os
 
 
 def add_train_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--impl", default=argparse.SUPPRESS, help="whose kata 12 to train: katas (default; env KATA_IMPL), solutions, or a folder")
+    p.add_argument(
+        "--impl",
+        default=argparse.SUPPRESS,
+        help="whose kata 12 to train: katas (default; env KATA_IMPL), solutions, or a folder",
+    )
     p.add_argument("--data-dir", help="CIFAR-10: an ImageFolder layout (train/, test/) or torchvision's folder")
     p.add_argument("--download", action="store_true", help="let torchvision download CIFAR-10 into --data-dir")
     p.add_argument("--epochs", type=int, default=10)
@@ -39,7 +43,10 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
         "the kata's transform uses 4, which costs a model as small as LeNet accuracy)",
     )
     p.add_argument(
-        "--label-smoothing", type=float, default=0.1, help="of the cross-entropy loss (default 0.1; 0 for the plain loss)"
+        "--label-smoothing",
+        type=float,
+        default=0.1,
+        help="of the cross-entropy loss (default 0.1; 0 for the plain loss)",
     )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="runs/lenet", help="folder for checkpoint.pt, history.json and curves.png")

@@ -349,7 +349,9 @@ class VariantPool:
                         data.get("error", ""),
                     )
                     if result.returncode in (2, 3, 4) and not result.results:
-                        result.error = result.error or f"pytest exited with code {result.returncode} before any test ran"
+                        result.error = (
+                            result.error or f"pytest exited with code {result.returncode} before any test ran"
+                        )
                     finished.append((w, result))
                 now = time.perf_counter()
                 for w in busy:
