@@ -185,7 +185,7 @@ def _could_match(expression: str, kata: Kata, all_katas: tuple[Kata, ...]) -> bo
     for values in product((False, True), repeat=len(free)):
         assigned = dict(zip(free, values))
 
-        def matcher(name: str, /, **kwargs) -> bool:
+        def matcher(name: str, /, assigned=assigned, **kwargs) -> bool:
             return name == kata.marker if name in kata_marks else assigned.get(name, False)
 
         if compiled.evaluate(matcher):

@@ -45,7 +45,7 @@ def write_summary(tr, label: str, results: list[TestResult], katas: tuple[Kata, 
     rows = summarize(results, katas)
     for line in progress_lines(rows, broken):
         tr.write_line(line)
-    for stem, error in broken.items():
+    for error in broken.values():
         tr.write_line(f"  {error}", red=True)
     row = current(rows, Path(tr.config.rootpath), label)
     if row is not None and row.kata.stem in broken:

@@ -71,7 +71,7 @@ def find_blocks(source: str, filename: str = "<solution>") -> list[Block]:
             if not inside:
                 raise MarkerError(f"{filename}:{start}: solution markers must sit inside a function body")
             qualname = max(inside, key=lambda s: s[0])[2]  # the innermost function
-            body = tuple(l.strip() for l in lines[start : number - 1] if l.strip())
+            body = tuple(text.strip() for text in lines[start : number - 1] if text.strip())
             blocks.append(Block(qualname, start, number, body))
             start = None
     if start is not None:
@@ -175,7 +175,7 @@ _TRIVIAL = re.compile(r"^(#.*|pass|return|return None|\)|\]|\}|else:|try:|finall
 
 def leaked_lines(solution_source: str, stub_source: str, filename: str = "<solution>") -> list[str]:
     """Answer lines (from inside the markers) that also appear in the stub."""
-    stub_lines = {l.strip() for l in stub_source.splitlines()}
+    stub_lines = {line.strip() for line in stub_source.splitlines()}
     leaks = []
     for block in find_blocks(solution_source, filename):
         for line in block.body:

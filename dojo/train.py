@@ -185,7 +185,7 @@ def load_impl(root: Path, impl: str) -> ModuleType:
     try:
         module = load_kata(resolve_impl(root, impl), KATA)
     except (ImplError, KataLoadError) as err:
-        raise SystemExit(f"dojo train: {err}")
+        raise SystemExit(f"dojo train: {err}") from None
     return module
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 FIXTURE = Path(__file__).parent / "fixture"
+collect_ignore = ["fixture"]  # a project of its own, run by the tests below, not collected with them
 
 
 @pytest.fixture

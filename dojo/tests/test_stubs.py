@@ -27,10 +27,16 @@ class Net(torch.nn.Module):
 def test_each_block_becomes_a_todo_and_a_tagged_raise():
     stub = make_stub(SOLUTION, "99_demo")
     assert "return x * 2" not in stub and "a comment that explains" not in stub
-    assert stub.count("# TODO:") == 2
+    assert stub.count("# TODO") == 2
     assert f'raise NotImplementedError("99_demo.double {STUB_TAG}' in stub
     assert f'raise NotImplementedError("99_demo.Net.__init__ {STUB_TAG}' in stub
     assert '"""Return 2 * x."""' in stub and "super().__init__()" in stub
+
+
+def test_the_todo_says_what_to_do_with_the_exercises_summary():
+    stub = make_stub(SOLUTION, "99_demo", summaries={"double": "twice x", "Net": "one parameter of two zeros"})
+    assert "    # TODO: twice x\n" in stub
+    assert "        # TODO (__init__): one parameter of two zeros\n" in stub
 
 
 def test_the_stub_raises_the_tagged_error_when_called():
