@@ -98,13 +98,14 @@ def load(path: Path) -> dict:
 def cached_results(root: Path, folder: Path, katas: tuple[Kata, ...], runner=None) -> CachedRun:
     """Every kata's results, running only the test files whose key changed (in one pytest run).
 
-    `runner(test_files) -> dojo.runner.Run` runs them (default: a quiet pytest subprocess).
+    `runner(test_files) -> dojo.runner.Run` runs them (default: a quiet pytest run in this
+    process, which should end soon after: the kata modules stay loaded).
     """
     if runner is None:
-        from dojo.runner import run_tests
+        from dojo.runner import run_in_process
 
         def runner(files):
-            return run_tests(root, folder, *files, "--tb=no")
+            return run_in_process(root, folder, *files, "--tb=no")
 
     path = cache_file(root, folder)
     data = load(path)

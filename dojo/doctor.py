@@ -21,7 +21,19 @@ from importlib import metadata
 from pathlib import Path
 
 # File systems on which modification times may arrive late or not at all for a polling watcher.
-REMOTE_FILESYSTEMS = {"nfs", "nfs4", "cifs", "smb3", "smbfs", "9p", "drvfs", "fuse.sshfs", "fuse.rclone", "afs", "virtiofs"}
+REMOTE_FILESYSTEMS = {
+    "nfs",
+    "nfs4",
+    "cifs",
+    "smb3",
+    "smbfs",
+    "9p",
+    "drvfs",
+    "fuse.sshfs",
+    "fuse.rclone",
+    "afs",
+    "virtiofs",
+}
 SHM_ADVICE_BYTES = 1 << 30
 
 
@@ -167,11 +179,10 @@ def findings(root: Path) -> list[tuple[str, str, str]]:
 
 
 def cmd_doctor(root: Path, args) -> int:
+    from rich import box
     from rich.console import Console
     from rich.markup import escape
     from rich.table import Table
-
-    from rich import box
 
     console = Console(highlight=False)
     table = Table(title=f"dojo doctor: {root}", title_justify="left", box=box.SIMPLE, show_header=False, pad_edge=False)

@@ -26,11 +26,9 @@ import csv
 import os
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -121,22 +119,21 @@ class Graded:
     seconds: float = 0.0
 
 
-def _set_limits(limits: Limits, use_data_limit: bool):
-    def apply() -> None:
-        import resource
+def _apply_limits(limits: Limits) -> None:
+    """In the child: its own process group (so it can be killed whole), then the limits."""
+    import resource
 
-        memory = int(limits.memory_gb * 2**30)
-        # CUDA reserves far more address space than it uses: on a GPU machine limit the data
-        # segment (heap and private mappings) rather than the address space.
-        kind = resource.RLIMIT_DATA if use_data_limit else resource.RLIMIT_AS
-        resource.setrlimit(kind, (memory, memory))
-        cpu = int(limits.seconds * 2) + 10  # worker processes share the wall limit; this is a backstop
-        resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu))
-        if os.geteuid() != 0:  # root is exempt from RLIMIT_NPROC anyway
-            mine = sum(1 for p in Path("/proc").iterdir() if p.name.isdigit() and _owner(p) == os.getuid())
-            resource.setrlimit(resource.RLIMIT_NPROC, (mine + 64, mine + 64))
-
-    return apply
+    os.setsid()
+    memory = int(limits.memory_gb * 2**30)
+    # CUDA reserves far more address space than it uses: on a GPU machine limit the data
+    # segment (heap and private mappings) rather than the address space.
+    kind = resource.RLIMIT_DATA if list(Path("/dev").glob("nvidia[0-9]*")) else resource.RLIMIT_AS
+    resource.setrlimit(kind, (memory, memory))
+    cpu = int(limits.seconds * 2) + 10  # a backstop: the wall-clock limit is the parent's
+    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu))
+    if os.geteuid() != 0:  # root is exempt from RLIMIT_NPROC anyway
+        mine = sum(1 for p in Path("/proc").iterdir() if p.name.isdigit() and _owner(p) == os.getuid())
+        resource.setrlimit(resource.RLIMIT_NPROC, (mine + 64, mine + 64))
 
 
 def _owner(path: Path) -> int | None:
@@ -144,6 +141,54 @@ def _owner(path: Path) -> int | None:
         return path.stat().st_uid
     except OSError:
         return None
+
+
+def _child(workdir: str, args: list[str], log: str, limits: Limits) -> None:
+    """A submission's test run, in a process forked from the warm fork server (torch imported)."""
+    fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    try:
+        _apply_limits(limits)
+        os.chdir(workdir)
+        sys.path.insert(0, workdir)
+        os.environ.pop("KATA_IMPL", None)
+        os.environ["OMP_NUM_THREADS"] = "1"
+        import pytest
+
+        code = int(pytest.main(args))
+    except BaseException as err:  # noqa: BLE001 - reported through the exit code and the log
+        print(f"{type(err).__name__}: {err}", flush=True)
+        code = 3
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+# Imported once by the fork server; every submission's process starts with them loaded.
+PRELOAD = ["torch", "torchvision", "numpy", "PIL.Image", "pytest", "_pytest.pytester", "dojo.plugin", "dojo.testing"]
+
+
+def _context():
+    import multiprocessing
+
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(PRELOAD)
+        return context
+    return multiprocessing.get_context("spawn")  # Windows: slower, the same containment otherwise
+
+
+@dataclass
+class _Pending:
+    graded: Graded
+    tmp: tempfile.TemporaryDirectory
+    workdir: Path
+    args: list[str]
+    report: Path
+    log: Path
+    started: float = 0.0
+    process: object = None
 
 
 def _sandbox(root: Path, folder: Path, katas: tuple[Kata, ...], tmp: Path) -> Path:
@@ -162,8 +207,8 @@ def _sandbox(root: Path, folder: Path, katas: tuple[Kata, ...], tmp: Path) -> Pa
     return submission
 
 
-def grade_one(root: Path, name: str, folder_arg: str, katas: tuple[Kata, ...], limits: Limits) -> Graded:
-    started = time.perf_counter()
+def _prepare(root: Path, name: str, folder_arg: str, katas: tuple[Kata, ...]) -> Graded | _Pending:
+    """Everything before the run: the folder, missing files, tamper signs, the sandbox."""
     try:
         folder = resolve_impl(root, folder_arg)
     except ImplError:
@@ -179,69 +224,49 @@ def grade_one(root: Path, name: str, folder_arg: str, katas: tuple[Kata, ...], l
             signs = tamper_signs(path.read_text(errors="replace"), str(path))
             if signs:
                 graded.flags[kata.stem] = signs
-    with tempfile.TemporaryDirectory(prefix="dojo-grade-") as tmp_name:
-        tmp = Path(tmp_name)
-        submission = _sandbox(root, folder, katas, tmp)
-        report = tmp / "report.jsonl"
-        present = [k for k in katas if k.stem not in graded.missing]
-        cmd = [
-            sys.executable,
-            "-m",
-            "pytest",
-            *[k.test_file for k in present],
-            f"--impl={submission}",
-            "-q",
-            "--tb=no",
-            "--no-header",
-            "--no-progress",
-            "-p",
-            "no:cacheprovider",
-            f"--kata-report={report}",
-        ]
-        env = {**os.environ, "OMP_NUM_THREADS": "1", "KATA_IMPL": ""}
-        env.pop("KATA_IMPL")
-        proc = subprocess.Popen(
-            cmd,
-            cwd=tmp,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            env=env,
-            start_new_session=True,
-            preexec_fn=_set_limits(limits, use_data_limit=bool(list(Path("/dev").glob("nvidia[0-9]*")))),
-        )
-        try:
-            output, _ = proc.communicate(timeout=limits.seconds)
-            code = proc.returncode
-        except subprocess.TimeoutExpired:
-            output, code = "", None
-            graded.problem = f"timed out after {limits.seconds:.0f} s (tests up to then are counted)"
-        finally:
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)  # forked children and loader workers too
-            except (ProcessLookupError, PermissionError):
-                pass
-            proc.wait()
-        header, results = read_report(report) if report.exists() else ({}, [])
-        if code is not None and code not in (0, 1):
-            tail = [line for line in (output or "").strip().splitlines() if line.strip()]
-            if code < 0:
-                why = signal.Signals(-code).name
-                graded.problem = f"the test process was killed by {why}" + (
-                    " (the CPU time limit)" if why == "SIGXCPU" else ""
-                )
-            elif not results:
-                graded.problem = f"the test run failed (exit code {code}): {tail[-1] if tail else 'no output'}"
-            else:
-                graded.problem = f"the test process exited early (code {code}); tests up to then are counted"
-        text = (output or "") + "\n".join(r.message for r in results)
-        if "MemoryError" in text or "can't allocate memory" in text:
-            note = f"it ran out of its {limits.memory_gb:g} GB of memory"
-            graded.problem = f"{graded.problem}; {note}" if graded.problem else note
+    tmp = tempfile.TemporaryDirectory(prefix="dojo-grade-")
+    workdir = Path(tmp.name)
+    submission = _sandbox(root, folder, katas, workdir)
+    report = workdir / "report.jsonl"
+    present = [k for k in katas if k.stem not in graded.missing]
+    args = [*[k.test_file for k in present], f"--impl={submission}", "-q", "--tb=no", "--no-header"]
+    args += ["--no-progress", "-p", "no:cacheprovider", f"--kata-report={report}"]
+    return _Pending(graded, tmp, workdir, args, report, workdir / "output.log")
+
+
+def _finish(pending: _Pending, code: int | None, limits: Limits, katas: tuple[Kata, ...]) -> Graded:
+    graded = pending.graded
+    output = pending.log.read_text(errors="replace") if pending.log.exists() else ""
+    _, results = read_report(pending.report) if pending.report.exists() else ({}, [])
+    if code is None:
+        graded.problem = f"timed out after {limits.seconds:.0f} s (tests up to then are counted)"
+    elif code not in (0, 1):
+        tail = [line for line in output.strip().splitlines() if line.strip()]
+        if code < 0:
+            why = signal.Signals(-code).name
+            graded.problem = f"the test process was killed by {why}" + (
+                " (the CPU time limit)" if why == "SIGXCPU" else ""
+            )
+        elif not results:
+            graded.problem = f"the test run failed (exit code {code}): {tail[-1] if tail else 'no output'}"
+        else:
+            graded.problem = f"the test process exited early (code {code}); tests up to then are counted"
+    text = output + "\n".join(r.message for r in results)
+    if "MemoryError" in text or "can't allocate memory" in text:
+        note = f"it ran out of its {limits.memory_gb:g} GB of memory"
+        graded.problem = f"{graded.problem}; {note}" if graded.problem else note
     graded.rows = summarize(results, katas)
     graded.broken = {r.stem for r in results if NOT_LOADED in r.message}
-    graded.seconds = time.perf_counter() - started
+    graded.seconds = time.perf_counter() - pending.started
+    pending.tmp.cleanup()
     return graded
+
+
+def _kill_group(pid: int) -> None:
+    try:
+        os.killpg(pid, signal.SIGKILL)  # forked children and loader workers too
+    except (ProcessLookupError, PermissionError):
+        pass
 
 
 def _score(graded: Graded, kata: Kata) -> tuple[int, int, int, str]:
@@ -468,15 +493,47 @@ def submission_names(folders: list[str]) -> list[str]:
 def grade(
     root: Path, folders: list[str], katas: tuple[Kata, ...], jobs: int, limits: Limits, on_done=None
 ) -> list[Graded]:
+    """Grade every folder, `jobs` at a time, each in a child of a fork server that has torch
+    imported already (so a submission's run starts in a moment, not after seconds of imports)."""
+    from multiprocessing.connection import wait
+
     names = submission_names(folders)
-    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        futures = [pool.submit(grade_one, root, name, folder, katas, limits) for name, folder in zip(names, folders)]
-        graded = []
-        for future in futures:
-            graded.append(future.result())
-            if on_done:
-                on_done(graded[-1])
-    return graded
+    prepared = [_prepare(root, name, folder, katas) for name, folder in zip(names, folders)]
+    done: dict[int, Graded] = {i: p for i, p in enumerate(prepared) if isinstance(p, Graded)}
+    queue = [i for i, p in enumerate(prepared) if isinstance(p, _Pending)]
+    running: dict[int, _Pending] = {}
+    context = _context() if queue else None
+    try:
+        while queue or running:
+            while queue and len(running) < max(1, jobs):
+                i = queue.pop(0)
+                pending = prepared[i]
+                pending.process = context.Process(
+                    target=_child, args=(str(pending.workdir), pending.args, str(pending.log), limits), daemon=True
+                )
+                pending.started = time.perf_counter()
+                pending.process.start()
+                running[i] = pending
+            deadline = min(p.started + limits.seconds for p in running.values())
+            wait([p.process.sentinel for p in running.values()], timeout=max(0.0, deadline - time.perf_counter()))
+            now = time.perf_counter()
+            for i, pending in list(running.items()):
+                process = pending.process
+                if process.exitcode is None and now < pending.started + limits.seconds:
+                    continue
+                timed_out = process.exitcode is None
+                _kill_group(process.pid)
+                process.join()
+                done[i] = _finish(pending, None if timed_out else process.exitcode, limits, katas)
+                del running[i]
+                if on_done:
+                    on_done(done[i])
+    finally:
+        for pending in running.values():
+            _kill_group(pending.process.pid)
+            pending.process.join()
+            pending.tmp.cleanup()
+    return [done[i] for i in range(len(prepared))]
 
 
 def cmd_grade(root: Path, args: argparse.Namespace) -> int:
@@ -487,8 +544,8 @@ def cmd_grade(root: Path, args: argparse.Namespace) -> int:
     jobs = args.jobs or (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
     limits = Limits(args.timeout, args.memory_gb)
     started = time.perf_counter()
-    with console.status(f"grading {len(args.folders)} submission(s), {jobs} at a time..."):
-        graded = grade(root, args.folders, katas, jobs, limits)
+    console.print(f"grading {len(args.folders)} submission(s), {jobs} at a time...")
+    graded = grade(root, args.folders, katas, jobs, limits, lambda g: console.print(f"  {g.name}: {g.seconds:.1f} s"))
     elapsed = time.perf_counter() - started
     for line in table_lines(graded, katas, max(80, console.width if console.is_terminal else 80)):
         console.print(line, soft_wrap=True)

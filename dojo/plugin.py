@@ -114,6 +114,7 @@ def pytest_configure(config: pytest.Config) -> None:
         ("cpu", "runs on the CPU"),
         ("cuda", "needs a CUDA GPU; skipped where there is none"),
         ("mps", "needs an Apple GPU (MPS); skipped where there is none"),
+        ("slow", "takes more than a few seconds (-m 'not slow' leaves it out)"),
         ("exercise(name): the kata exercise (function or class name) a test checks", None),
     ]:
         config.addinivalue_line("markers", f"{name}: {text}" if text else name)
@@ -408,4 +409,4 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
     if run is None or config.getoption("no_progress") or not run.results or run.label == "solutions":
         return
     broken = {stem: str(err) for stem, err in run.loaded.items() if isinstance(err, KataLoadError)}
-    write_summary(terminalreporter, run.label, run.results, run.katas, broken)
+    write_summary(terminalreporter, run.label, run.results, run.katas, broken, config.getoption("exercise"))

@@ -37,12 +37,45 @@ def progress_lines(rows, broken: dict[str, str]) -> list[str]:
     return lines
 
 
-def write_summary(tr, label: str, results: list[TestResult], katas: tuple[Kata, ...], broken: dict[str, str]) -> None:
+def write_exercise_summary(tr, rows, exercise: str) -> None:
+    """After `--exercise NAME`: where that one exercise stands (the kata's others did not run)."""
+    for row in rows:
+        for ex in row.exercises:
+            if ex.exercise.name != exercise:
+                continue
+            kata = row.kata
+            tr.section(f"{kata.stem}.{exercise}", sep="=", bold=True)
+            if ex.status is Status.DONE:
+                tr.write_line(
+                    f"{exercise} is done: all {ex.tests_passed} of its tests pass. `dojo test {kata.id}` runs the kata.",
+                    green=True,
+                )
+            elif ex.status is Status.WRONG:
+                tr.write_line(f"{exercise}: a test fails (above). Stuck? `dojo hint {kata.id} {exercise}`", red=True)
+            elif ex.status is Status.TODO:
+                tr.write_line(
+                    f"{exercise} is not done yet: {ex.exercise.summary}. Stuck? `dojo hint {kata.id} {exercise}`"
+                )
+            else:
+                tr.write_line(f"{exercise}: no test could run here ({ex.status.value})")
+
+
+def write_summary(
+    tr,
+    label: str,
+    results: list[TestResult],
+    katas: tuple[Kata, ...],
+    broken: dict[str, str],
+    exercise: str | None = None,
+) -> None:
     """The "kata progress" section at the end of a pytest run (`tr`: the terminal reporter)."""
     from dojo.learner import current
 
-    tr.section(f"kata progress ({label})", sep="=", bold=True)
     rows = summarize(results, katas)
+    if exercise and not broken:
+        write_exercise_summary(tr, rows, exercise)
+        return
+    tr.section(f"kata progress ({label})", sep="=", bold=True)
     for line in progress_lines(rows, broken):
         tr.write_line(line)
     for error in broken.values():

@@ -47,3 +47,37 @@ def run_tests(root: Path, impl: str | Path | None, *args: str, capture: bool = T
         header, results = read_report(report) if report.exists() else ({}, [])
         output = (proc.stdout or "") + (proc.stderr or "") if capture else ""
         return Run(proc.returncode, results, output, header)
+
+
+def run_in_process(root: Path, impl: str | Path | None, *args: str) -> Run:
+    """Like `run_tests`, but in this process: one interpreter, one torch import. For commands
+    that run the suite once and then end (`dojo`, `dojo hint`); its output is captured."""
+    import contextlib
+    import io
+    import os
+
+    import pytest
+
+    with tempfile.TemporaryDirectory(prefix="dojo-") as tmp:
+        report = Path(tmp) / "report.jsonl"
+        argv = [*([f"--impl={impl}"] if impl else []), *QUIET, "-p", "no:nbval", *args, f"--kata-report={report}"]
+        out = io.StringIO()
+        cwd = Path.cwd()
+        try:
+            os.chdir(root)
+            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
+                code = int(pytest.main(argv))
+        finally:
+            os.chdir(cwd)
+        header, results = read_report(report) if report.exists() else ({}, [])
+        return Run(code, results, out.getvalue(), header)
+
+
+def end_now(code: int) -> None:
+    """Exit without the interpreter's teardown (torch's takes over half a second): for commands
+    whose work, output included, is complete."""
+    import os
+
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

@@ -125,6 +125,7 @@ def test_a_docstring_naming_every_call_gives_the_answer_away():
     )
 
 
+@pytest.mark.slow
 def test_dojo_check_passes_on_the_fixture_project(project):
     proc = subprocess.run(
         [sys.executable, "-m", "dojo", "check"],
@@ -137,6 +138,7 @@ def test_dojo_check_passes_on_the_fixture_project(project):
     assert "dojo check passed" in proc.stdout and "5 decoys caught, 3 alternatives pass" in proc.stdout
 
 
+@pytest.mark.slow
 def test_dojo_check_fails_for_a_surviving_decoy_a_rejected_alternative_and_a_test_that_asserts_nothing(project):
     decoys = project / "decoys" / "02_halve.py"
     decoys.write_text(

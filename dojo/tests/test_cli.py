@@ -13,7 +13,9 @@ import pytest
 def dojo(project, *args, env=None):
     environment = {**os.environ, "COLUMNS": "120", **(env or {})}
     environment.pop("KATA_IMPL", None) if env is None or "KATA_IMPL" not in env else None
-    return subprocess.run([sys.executable, "-m", "dojo", *args], cwd=project, capture_output=True, text=True, env=environment)
+    return subprocess.run(
+        [sys.executable, "-m", "dojo", *args], cwd=project, capture_output=True, text=True, env=environment
+    )
 
 
 @pytest.mark.parametrize("how", ["option", "environment"])
@@ -69,7 +71,16 @@ def test_reset_needs_confirmation_without_a_terminal(project):
 def test_doctor_reports_the_setup_and_exits_zero(project):
     proc = dojo(project, "doctor")
     assert proc.returncode == 0, proc.stderr
-    for topic in ("python", "torch", "torchvision", "cuda", "device tests", "DataLoader workers", "threads", "dojo watch"):
+    for topic in (
+        "python",
+        "torch",
+        "torchvision",
+        "cuda",
+        "device tests",
+        "DataLoader workers",
+        "threads",
+        "dojo watch",
+    ):
         assert topic in proc.stdout, topic
 
 

@@ -99,6 +99,7 @@ def gone(pid: int, within: float = 5.0) -> bool:
     return False
 
 
+@pytest.mark.slow
 def test_each_submission_is_contained_and_the_others_are_graded(project):
     katas = load_katas(project)
     made = submissions(project)

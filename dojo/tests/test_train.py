@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from dojo.project import find_root
 
 ROOT = find_root(Path(__file__).parent)
@@ -22,6 +24,7 @@ def dojo_train(*args: str) -> subprocess.CompletedProcess:
     )
 
 
+@pytest.mark.slow
 def test_trains_offline_on_synthetic_data_then_resumes(tmp_path):
     out = tmp_path / "run"
     first = dojo_train("--epochs", "1", "--out", str(out), "--data-dir", str(tmp_path / "no-cifar-here"))
@@ -74,6 +77,7 @@ def test_gpu_batches_cover_the_epoch_with_crops_and_flips_of_the_padded_images()
     )
 
 
+@pytest.mark.slow
 def test_an_image_folder_is_decoded_once_then_read_from_the_cache(tmp_path):
     import hashlib
 
