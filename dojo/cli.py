@@ -63,6 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
 def run(argv: list[str] | None = None) -> int:
     """Parse `argv` and run the command; returns its exit code."""
     args = build_parser().parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # `dojo train --nproc` starts itself again
     if not hasattr(args, "impl"):
         args.impl = None
     module, function = COMMANDS[args.command or "progress"]

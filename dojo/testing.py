@@ -132,7 +132,11 @@ def value_mismatch(
     if diff is not None:
         diff = torch.where(close, torch.zeros_like(diff), diff).nan_to_num(nan=float("inf"))
         flat = int(diff.argmax())
-        where = tuple(int(i) for i in torch.unravel_index(torch.tensor(flat), close.shape)) if close.dim() else ()
+        where, rest = [], flat  # the index of that element (torch.unravel_index costs a second on first use)
+        for size in reversed(close.shape):
+            where.insert(0, rest % size)
+            rest //= size
+        where = tuple(where)
         text += f"; the largest difference is {float(diff.flatten()[flat]):.3g} at index {where} (rtol={rtol:g}, atol={atol:g})"
     return text
 

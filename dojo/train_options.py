@@ -48,6 +48,13 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
         default=0.1,
         help="of the cross-entropy loss (default 0.1; 0 for the plain loss)",
     )
+    p.add_argument(
+        "--nproc",
+        type=int,
+        default=None,
+        help="train with N processes under torchrun (DistributedDataParallel, kata 19's functions)",
+    )
+    p.add_argument("--synthetic-train", type=int, default=5000, help="images in the synthetic stand-in's training set")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="runs/lenet", help="folder for checkpoint.pt, history.json and curves.png")
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
