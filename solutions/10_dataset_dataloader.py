@@ -24,18 +24,18 @@ from torch.utils.data import DataLoader, Dataset, get_worker_info, random_split
 class PairDataset(Dataset):
     """A map-style dataset over two tensors: sample i is the pair `(x[i], y[i])`.
 
-    - `__init__(x, y)`: keep both tensors. They must have the same number of rows (first
-      dimension); otherwise raise `ValueError` with a message that names both counts, e.g.
+    - `__init__(x, y)`: keep both tensors. They must have the same number of rows (the first
+      dimension; the other dimensions may differ, as for inputs of shape (N, 3) and labels of
+      shape (N,)). Otherwise raise `ValueError` with a message that names both counts, e.g.
       "x has 5 rows but y has 4": a mismatch found now is better than a wrong pairing found never.
     - `__len__()`: the number of samples, as an int.
-    - `__getitem__(index)`: the tuple `(x[index], y[index])`. Indices count from the end when
-      negative, as for any Python sequence (-1 is the last sample, -len(self) the first); an index
-      outside -len(self) .. len(self) - 1 raises `IndexError` (indexing a tensor already does).
+    - `__getitem__(index)`: the tuple `(x[index], y[index])`. Negative indices count from the
+      end, as for any Python sequence (-1 is the last sample, -len(self) the first); an index
+      outside -len(self) .. len(self) - 1 raises `IndexError` (with any message).
 
-    The IndexError is part of the protocol: `for sample in dataset` (and `list(dataset)`) call
-    `__getitem__(0)`, `(1)`, ... until IndexError, so an index that wraps around (`index % n`)
-    or is clamped makes that loop endless. `torch.utils.data.TensorDataset` does all this; write
-    it yourself here.
+    The IndexError is part of the protocol, not a nicety: `for sample in dataset` and
+    `list(dataset)` ask for samples 0, 1, 2, ... until one raises IndexError, so a dataset that
+    wraps an index around or clamps it turns every such loop into an endless one.
     """
 
     def __init__(self, x: torch.Tensor, y: torch.Tensor) -> None:
@@ -59,20 +59,24 @@ class PairDataset(Dataset):
 
 
 class LazyFileDataset(Dataset):
-    """A dataset over a folder of files, one sample per file, read only when asked for.
+    """A dataset over a folder of files, one sample per file, each read only when asked for.
 
-    - `__init__(root, loader=torch.load, suffix=".pt")`: find the files directly inside `root`
-      whose names end with `suffix` (other files are not samples), sorted by name, and keep
-      their paths and `loader`. Open none of them: a dataset of a million images must start at
-      once and hold only names, also in each worker process, which gets its own copy.
-    - `__len__()`: the number of such files.
-    - `__getitem__(index)`: call `loader(path)` on the index-th path (in name order) and return
-      what it returns. Exactly one file per call: no loading all files to pick one, no cache of
-      loaded samples (memory would grow with every sample seen).
+    - `__init__(root, loader=torch.load, suffix=".pt")`: `root` is a folder, given as a str or a
+      Path. The samples are the files directly inside it (not the files in its subfolders) whose
+      names end with `suffix`, which may hold more than one dot (".tar.gz"); other files are no
+      samples. Open none of them here: a dataset over a million files must start at once and
+      carry only names, and every worker process gets a copy of it (a pickled copy where workers
+      are started with "spawn", so the dataset must survive pickling).
+    - `__len__()`: the number of samples.
+    - `__getitem__(index)`: sample `index` in the order of the file names (sorted as strings) is
+      what `loader(path)` returns for that file's full path (a str or a Path). Exactly one file
+      is loaded per call, also for a sample asked for before: no loading every file to pick one,
+      no cache of loaded samples (its memory would grow with every sample seen). Indices work as
+      for a list: negative ones count from the end, one out of range raises IndexError (any
+      message).
 
-    Sort the names: `os.listdir`, `Path.iterdir` and `glob` return them in whatever order the
-    file system keeps, which differs between machines, and sample i must be the same file
-    everywhere.
+    A folder lists its files in whatever order its file system keeps them, which differs from
+    machine to machine; sample i must be the same file everywhere.
     """
 
     def __init__(self, root: str | Path, loader: Callable[[Path], Any] = torch.load, suffix: str = ".pt") -> None:
@@ -96,21 +100,23 @@ class LazyFileDataset(Dataset):
 def train_val_loaders(
     dataset: Dataset, val_fraction: float, batch_size: int, seed: int
 ) -> tuple[DataLoader, DataLoader]:
-    """Split `dataset` at random into training and validation parts; return a loader for each.
+    """Split `dataset` at random into a training and a validation part and return a DataLoader
+    for each, `(train_loader, val_loader)`.
 
-    - Sizes: the validation part gets `round(val_fraction * len(dataset))` samples, training the
-      rest. Compute one size and subtract: `int(0.7 * 7) + int(0.3 * 7)` is 6, not 7, and
-      `int(0.3 * 9)` is 2, not 3 (0.3 * 9 is 2.6999999999999997).
-    - Split with `torch.utils.data.random_split(dataset, [n_train, n_val], generator=...)` and a
-      `torch.Generator` seeded with `seed`: without it the split comes from the global random
-      generator, so any earlier random call (a model's initialization) changes which samples are
-      validation ones. Do not reseed the global generator either (`torch.manual_seed` here would
-      reset everyone else's random stream).
-    - The training loader shuffles (`shuffle=True`) with its own generator seeded with `seed`,
-      so its order also depends on `seed` only. The validation loader does not shuffle: it
-      visits the same samples in the same order every time, which makes its loss comparable
-      between epochs and its predictions line up with its samples.
-    - Both use `batch_size` and keep the last, smaller batch.
+    - Sizes: the validation part holds `val_fraction * len(dataset)` samples rounded to the
+      nearest integer (a tie such as 2.5 may round either way), the training part all the others;
+      every sample is in exactly one part. Mind floating point: 0.3 * 9 is 2.6999999999999997.
+    - Which samples go where depends on `seed` alone: the same seed gives the same split whatever
+      used torch's global random generator before the call, and another seed another split.
+    - The call leaves torch's global random generator as it found it: it neither draws from it
+      nor reseeds it (reseeding would reset the random stream of all the code around it).
+    - The training loader shuffles: a new order every epoch, and the sequence of orders, too, is
+      decided by `seed` alone, whatever else uses the global random generator between epochs.
+    - The validation loader does not shuffle: every pass visits its samples in the same order, so
+      its loss is comparable between epochs and its predictions line up with its samples.
+    - A pass over one loader does not change the other's order: a validation pass between two
+      training epochs leaves the second epoch's order as it would have been without it.
+    - Both give batches of `batch_size` and keep the last, smaller batch.
     """
     # BEGIN SOLUTION
     n_val = round(val_fraction * len(dataset))
@@ -132,17 +138,20 @@ def pad_collate(
     """A `collate_fn` for samples `(sequence, label)` whose sequences differ in length.
 
     Each `sequence` has shape (L_i, *features) (token ids of shape (L_i,), or feature vectors of
-    shape (L_i, F)); each `label` is an int. Return `(padded, lengths, labels)`:
-    - `padded`: shape (B, L_max, *features), batch first, with the sequences' dtype and device;
-      positions past a sequence's end hold `padding_value`.
-    - `lengths`: the original L_i as an int64 tensor of shape (B,) on the CPU (what
-      `pack_padded_sequence` and masks need; a list cannot be moved, masked or compared in bulk).
-    - `labels`: an int64 tensor of shape (B,).
+    shape (L_i, F)); all have one dtype and one device. Each `label` is an int. Return
+    `(padded, lengths, labels)`, with the samples in the order of `batch`:
+    - `padded`: shape (B, L_max, *features), one row per sample (batch first), with the
+      sequences' dtype and device. Row i starts with sequence i; every position past its end
+      holds `padding_value`.
+    - `lengths`: the L_i as an int64 tensor of shape (B,), on the CPU whatever the sequences'
+      device (where packing an RNN's input wants them; a list cannot be moved, masked or compared
+      in bulk). These are the lengths of the sequences as given, also where a sequence holds
+      values equal to `padding_value`.
+    - `labels`: the labels as an int64 tensor of shape (B,).
 
-    The default collate stacks samples, which fails as soon as two lengths differ
-    ("stack expects each tensor to be equal size"). `torch.nn.utils.rnn.pad_sequence` pads; mind
-    its `batch_first` default (False: it returns (L_max, B, ...)). To use another padding value
-    in a DataLoader: `collate_fn=functools.partial(pad_collate, padding_value=-1.0)`.
+    The default collate function stacks the samples and fails as soon as two lengths differ
+    ("stack expects each tensor to be equal size"). To pad with another value in a DataLoader,
+    bind it: `collate_fn=functools.partial(pad_collate, padding_value=-1.0)`.
     """
     # BEGIN SOLUTION
     sequences = [sequence for sequence, _ in batch]
@@ -178,24 +187,26 @@ class AugmentedDataset(Dataset):
 
 
 def seed_worker(worker_id: int) -> None:
-    """A `worker_init_fn`: seed every random generator of a DataLoader worker from its torch seed.
+    """A `worker_init_fn` that puts every random stream of a DataLoader worker under the loader's seed.
 
-    Each worker process starts with a torch seed of its own, `base_seed + worker_id`, where the
-    loader draws `base_seed` from its `generator` at the start of every epoch; `torch.initial_seed()`
-    returns it inside the worker. Seed from it, with `seed = torch.initial_seed() % 2**32`
-    (numpy accepts seeds below 2**32 only):
-    - numpy's global RNG: `np.random.seed(seed)`;
-    - Python's `random`: `random.seed(seed)`;
-    - inside a worker (`torch.utils.data.get_worker_info()` is not None), if the worker's copy of
-      the dataset (`info.dataset`) has an attribute `rng`, replace it with
-      `np.random.default_rng(seed)`. Outside a worker, skip this step.
+    The DataLoader calls it in each worker process as the worker starts (at every epoch, unless
+    the workers persist), with the worker's id, 0 .. num_workers - 1. By then PyTorch has given
+    the worker a torch seed of its own (different for each worker, drawn anew every epoch from
+    the loader's `generator`, and so the same on every run where that generator is seeded the
+    same way) and has seeded numpy's global generator and Python's `random` from it. A generator
+    the dataset owns is another matter: each worker gets a copy of the dataset whose `rng` is in
+    the very state the original was in, so all workers draw the same "random" augmentations, and
+    the same again every epoch.
 
-    Why: PyTorch (since 1.9) gives numpy's global RNG and `random` per-worker seeds itself, but
-    a generator the dataset owns is copied into every worker in the same state, so all workers
-    draw the same "random" augmentations, and again every epoch. Seeding from torch's seed
-    keeps one seed in charge of everything: the loader's generator decides it all.
-    Define this function at module level (not a lambda or a nested function): with the "spawn"
-    start method (macOS, Windows) the loader pickles it to send it to each worker.
+    After `seed_worker` has run, each of three streams, numpy's global generator, Python's
+    `random` and, where the worker's copy of the dataset has an attribute `rng`, that numpy
+    Generator, must in every worker:
+    - differ from the other workers' (no two samples of an epoch share a draw);
+    - change every epoch (epoch 2 does not replay epoch 1's augmentations);
+    - repeat exactly on every run with the same seed for the loader's generator, whatever the
+      main process did with its own random generators (the worker's torch seed decides it all).
+    A worker's torch seed is a number below 2**64, most often far above 2**32. A dataset without
+    an `rng` attribute works as well: it has no generator to replace.
     """
     # BEGIN SOLUTION
     seed = torch.initial_seed() % 2**32
@@ -209,13 +220,20 @@ def seed_worker(worker_id: int) -> None:
 
 
 def make_reproducible_loader(dataset: Dataset, batch_size: int, seed: int, num_workers: int = 2) -> DataLoader:
-    """Return a shuffling DataLoader with `num_workers` worker processes whose batches, random
-    augmentations included, are the same on every run with the same `seed`.
+    """A shuffling DataLoader over `dataset`, in batches of `batch_size`, with `num_workers` worker
+    processes, whose batches, random augmentations included, are the same on every run with the
+    same `seed`.
 
-    Two things make it so: a `torch.Generator` seeded with `seed` as the loader's `generator`
-    (it draws the shuffle order and each epoch's worker seeds; without it both come from the
-    global RNG), and `worker_init_fn=seed_worker`, which seeds each worker's random generators
-    from its torch seed. Each epoch still differs from the last: the generator moves on.
+    - Two runs with the same `seed` give the same sample order and the same draws from each
+      worker's random streams (numpy's global generator, Python's `random`, the dataset's own
+      `rng`), whatever the main process's global random generators did before or in between;
+      another seed gives another order.
+    - Each epoch reshuffles and draws new augmentations; within an epoch no two samples share a
+      draw. (`seed_worker` above is what each worker needs.)
+    - Building the loader leaves torch's global random generator as it found it.
+    - It must also work where workers are started with "spawn" (macOS, Windows): each worker then
+      receives the dataset, the collate function and the worker init function pickled, and a
+      lambda or a function defined inside another one cannot be pickled.
     """
     # BEGIN SOLUTION
     return DataLoader(
