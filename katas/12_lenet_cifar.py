@@ -2,15 +2,26 @@
 
 The whole recipe of training an image classifier, one piece per exercise: the classic LeNet of
 the PyTorch tutorial, the transforms that turn a CIFAR-10 image into a normalized tensor (with
-random augmentation for training only), the datasets (torchvision's CIFAR10, or any folder of
-images in the ImageFolder layout), the loaders, one epoch of training, an evaluation that
-reports the accuracy of each class, and checkpoints that resume training exactly where it
-stopped. Every piece has a trap that raises no error: a softmax before the loss, augmentation on
-the test set, a model left in eval mode (or in training mode) by the previous step, gradients
-that are never zeroed, a checkpoint that forgets the optimizer's momentum.
+random augmentation for training only), the datasets (torchvision's CIFAR-10 files, or any folder
+of images sorted into class folders), the loaders, one epoch of training, an evaluation that
+reports the accuracy of each class, and checkpoints to resume training from. Most mistakes in this
+recipe raise no error: they show up as a model that learns slowly, an accuracy that changes
+between two measurements of the same model, or a resumed run that drifts away from the run that
+never stopped.
+
+What a checkpoint resumes, and what it does not. It holds the model's weights, the optimizer's
+state (SGD's momentum buffers) and the number of epochs completed. Loaded into a fresh model and
+optimizer, training continues from the same weights with the same momentum: given the same
+batches in the same order, the resumed run takes exactly the steps of the run that never stopped.
+It holds no random number generator state. The training loader's shuffle order and the
+augmentation's random crops and flips come from generators outside the checkpoint, so after a
+restart the next epochs see the samples in another order, and other variants of each image, than
+the uninterrupted run would have (a training loader rebuilt from its seed starts again from its
+first epoch's order). The resumed run is an equally good run, not the same one; a later kata
+covers bit-exact resumption.
 
 `dojo train` imports these functions, so they keep these signatures. The tests never download
-CIFAR-10; they write small images of their own. Run `dojo` to see which exercise is next and
+CIFAR-10; they make small data of their own. Run `dojo` to see which exercise is next and
 `dojo hint 12` when stuck.
 """
 
@@ -30,19 +41,23 @@ from torchvision import datasets, transforms
 class LeNet(nn.Module):
     """The LeNet of PyTorch's "Training a classifier" tutorial, for 3x32x32 images.
 
-    Layers, in order (each conv and the first two linear layers followed by ReLU):
-    - `conv1`: Conv2d(3 -> 6, kernel 5), then ReLU and 2x2 max pooling: (N, 6, 14, 14);
-    - `conv2`: Conv2d(6 -> 16, kernel 5), then ReLU and 2x2 max pooling: (N, 16, 5, 5);
-    - flatten each sample to 16 * 5 * 5 = 400 values;
-    - `fc1`: Linear(400 -> 120), ReLU; `fc2`: Linear(120 -> 84), ReLU; `fc3`: Linear(84 -> num_classes).
+    The layers, in order:
+    - `conv1`: a 5x5 convolution from 3 to 6 channels (no padding), then ReLU and 2x2 max
+      pooling: (N, 6, 14, 14);
+    - `conv2`: a 5x5 convolution from 6 to 16 channels, then ReLU and 2x2 max pooling:
+      (N, 16, 5, 5);
+    - each sample's 16 * 5 * 5 = 400 values, in that order, as one row;
+    - `fc1`: linear 400 -> 120, ReLU; `fc2`: linear 120 -> 84, ReLU; `fc3`: linear 84 -> num_classes.
 
-    Keep those attribute names: they are the state_dict keys that checkpoints hold ("conv1.weight",
-    ..., "fc3.bias"). With 10 classes the model has 62,006 parameters.
+    Every convolution and linear layer has a bias. Keep the attribute names: they are the
+    state_dict keys a checkpoint holds ("conv1.weight", ..., "fc3.bias"), and the model has no
+    other parameters or buffers. With 10 classes it has 62,006 parameters.
 
-    `forward(x)` takes a float batch of shape (N, 3, 32, 32) and returns raw scores, the *logits*,
-    of shape (N, num_classes): no softmax and no ReLU after `fc3`. `nn.CrossEntropyLoss` applies
-    log-softmax itself; a softmax in the model squashes the scores twice, and learning slows to a
-    crawl. Flatten with `torch.flatten(x, 1)` (keep the batch dimension), not `x.view(-1)`.
+    `forward(x)` takes a float batch of shape (N, 3, 32, 32), any N >= 1, and returns one raw score
+    per class, the *logits*, of shape (N, num_classes): real numbers of either sign, nothing
+    applied after `fc3`. The loss turns logits into log-probabilities itself; a model that already
+    returns probabilities has them squashed twice, and learns at a crawl. A batch of one sample is
+    still a batch: its result has shape (1, num_classes).
     """
 
     def __init__(self, num_classes: int = 10) -> None:
@@ -56,61 +71,65 @@ class LeNet(nn.Module):
 
 
 def make_transform(train: bool) -> Callable:
-    """Return the transform that turns one CIFAR-10 image (a 32x32 RGB PIL image) into the tensor
-    the model takes: float32, shape (3, 32, 32), values in [-1, 1].
+    """Return the transform for one CIFAR-10 image, a 32x32 RGB PIL image: a callable that turns
+    it into the tensor the model takes, float32 of shape (3, 32, 32), channels first, each pixel
+    value p (0 to 255) mapped to p / 255 * 2 - 1, so black is -1 and white is 1.
 
-    Both versions end with `transforms.ToTensor()` (PIL image -> float tensor in [0, 1], channels
-    first) and `transforms.Normalize(mean, std)` with the mean and std per channel that map
-    [0, 1] onto [-1, 1]. Chain them with `transforms.Compose([...])`.
+    - `train=False`, for evaluation: nothing else. The same image gives the same tensor on every
+      call, so two measurements of one model give one accuracy.
+    - `train=True`: a random augmentation first, drawn anew at every call. Pad the image with 4
+      black pixels on every side and cut a random 32x32 window out of the padded image (a shift of
+      up to 4 pixels each way, the uncovered border black), then flip it left to right with
+      probability 1/2. Each epoch the model sees another variant of each image, and overfits less.
 
-    - `train=True`: before those two, random augmentation: `transforms.RandomCrop(32, padding=4)`
-      (pad the image with 4 black pixels on every side, cut a random 32x32 window out of it) and
-      `transforms.RandomHorizontalFlip()`. Each call gives another version of the same image, so
-      the model sees many variants and overfits less.
-    - `train=False`: no augmentation at all. Evaluation must measure the model on the images as
-      they are, and give the same answer every time.
-
-    Augment the PIL image, before normalizing: pad a normalized tensor with zeros and the border
-    is gray (0 is the middle of [-1, 1]), not black.
+    The border is black: -1 in all three channels of the result. A border that comes out 0
+    (mid-gray) was added after the pixel values had been mapped to [-1, 1].
     """
-    # TODO: ToTensor + Normalize to [-1, 1]; random crop and flip for training only
+    # TODO: pixels to float in [-1, 1]; for training first a random shift over a 4-pixel black border and a left-right flip
     raise NotImplementedError("12_lenet_cifar.make_transform is not done yet (stuck? dojo hint 12 make_transform)")
 
 
 def make_datasets(root: str | os.PathLike, download: bool = False) -> tuple[Dataset, Dataset]:
-    """Return `(train_set, test_set)`: CIFAR-10 from the folder `root`, each item an
-    `(image tensor, class index)` pair, with the training transform on the training set and the
-    evaluation transform on the test set (`make_transform`).
+    """Return `(train_set, test_set)`, the two splits of the data in the folder `root` (a str or a
+    path): datasets of `(image tensor, class index)` items, the training split through
+    `make_transform(train=True)` and the test split through `make_transform(train=False)`, so only
+    the training images are augmented and the test split gives the same tensors on every read.
 
-    Two layouts of `root`:
-    - an `ImageFolder` layout, `root/train/<class>/*.jpg` and `root/test/<class>/*.jpg` (any
-      classes, any image files PIL reads): when `root/train` is a folder, build one
-      `datasets.ImageFolder` per split. Its classes are the sorted folder names.
-    - otherwise torchvision's `datasets.CIFAR10(root, train=..., transform=..., download=...)`,
-      which reads `root/cifar-10-batches-py/` (train=True: the 50,000 training images; train=False:
-      the 10,000 test images). Pass `download` on: only a user who asks for it downloads 170 MB.
-      Without the files and without `download=True`, let torchvision's RuntimeError ("Dataset not
-      found or corrupted. You can use download=True to download it") reach the caller.
+    `root` holds one of two layouts:
+    - class folders, when `root/train` is a folder: `root/train/<class>/<image>` and
+      `root/test/<class>/<image>`, any class names, any image files PIL reads. The classes are the
+      sorted folder names, and a class's index is its place in that order.
+    - otherwise torchvision's CIFAR-10 files in `root/cifar-10-batches-py/`: the training split is
+      CIFAR-10's 50,000 training images, the test split its 10,000 test images, with its ten class
+      names.
 
-    Both kinds of dataset have `.classes`, the class names in index order.
+    Nothing is downloaded unless `download=True`; then torchvision fetches CIFAR-10's files
+    (170 MB) into `root` when they are missing (the class-folder layout is read as it is). Without
+    the files and without `download=True`, torchvision's RuntimeError ("Dataset not found or
+    corrupted...") reaches the caller.
+
+    Both datasets have `.classes`, the class names in index order.
     """
-    # TODO: ImageFolder when root/train exists, else torchvision's CIFAR10; the right transform per split
+    # TODO: class folders when root/train exists, else torchvision's CIFAR-10 files; the training transform on the training split only
     raise NotImplementedError("12_lenet_cifar.make_datasets is not done yet (stuck? dojo hint 12 make_datasets)")
 
 
 def make_loaders(
     train_set: Dataset, test_set: Dataset, batch_size: int, seed: int = 0, num_workers: int = 0
 ) -> tuple[DataLoader, DataLoader]:
-    """Return `(train_loader, test_loader)`: DataLoaders of mini-batches of `batch_size` over the
-    two datasets, each with `num_workers` worker processes.
+    """Return `(train_loader, test_loader)`: loaders of mini-batches of `batch_size` samples over
+    `train_set` and `test_set`, each with `num_workers` worker processes. Both keep every sample:
+    each pass yields each sample once, the last batch smaller when `batch_size` does not divide the
+    dataset's length.
 
-    - The training loader shuffles, so each epoch sees the samples in a new order, and it is
-      reproducible: give it its own `torch.Generator` seeded with `seed`, so the order depends on
-      `seed` only, not on whatever used the global random number generator before.
-    - The test loader does not shuffle (the order changes nothing to an accuracy, and a fixed
-      order makes predictions comparable between runs) and keeps every sample: no `drop_last`.
+    - The training loader gives the samples in a new random order each epoch, and that sequence of
+      orders depends on `seed` only: loaders made with the same seed give the same orders, whatever
+      draws random numbers in between (code that uses the global random number generator, a pass
+      over the test loader, another pair of loaders).
+    - The test loader keeps the dataset's order: the order changes nothing to an accuracy, and a
+      fixed order makes predictions comparable between runs.
     """
-    # TODO: a seeded, shuffling training loader; an ordered test loader that keeps every sample
+    # TODO: a shuffling training loader with its own seeded generator; a test loader in the dataset's order; both keep every sample
     raise NotImplementedError("12_lenet_cifar.make_loaders is not done yet (stuck? dojo hint 12 make_loaders)")
 
 
@@ -121,23 +140,26 @@ def train_one_epoch(
     loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
     device: torch.device | str,
 ) -> float:
-    """Train `model` for one pass over `loader`; return the mean training loss, a Python float.
+    """Train `model` for one pass over `loader`, one optimizer step per batch; return the mean
+    training loss, a Python float.
 
-    `model` and `optimizer` already live on `device`; the loader yields `(images, labels)` batches
-    on the CPU. First switch the model to training mode (`model.train()`: the last evaluation left
-    it in eval mode, and dropout or batch norm behave differently there). Then, for each batch:
-    move both tensors to `device`, zero the gradients (the model may arrive with leftover
-    gradients, and `backward()` adds to them), compute `loss_fn(model(images), labels)` (the mean
-    loss of the batch, as `nn.CrossEntropyLoss` gives), `backward()`, `optimizer.step()`.
+    `model` and `optimizer` (over the model's parameters) already live on `device`, and stay
+    there; `loader` yields at least one `(images, labels)` batch, on the CPU. `loss_fn(logits,
+    labels)` returns the mean loss of a batch, a scalar tensor, as `nn.CrossEntropyLoss()` does.
 
-    The returned loss is the mean over *samples* of the losses computed before each step: weight
-    each batch's loss by its number of samples (the last batch may be smaller), sum, and divide
-    by the number of samples. Return a Python float, and never sum the loss tensors themselves:
-    that keeps every batch's graph alive. Either add up `loss.item()` (simple), or add up
-    `loss.detach()` on the device and call `.item()` once at the end (faster on a GPU: every
-    `.item()` makes the CPU wait until the GPU has finished all the work queued so far).
+    - Every forward pass runs in training mode, whatever mode the model arrives in (the last
+      evaluation left it in eval mode, and dropout and batch norm behave differently there).
+    - Each batch reaches the model, and its labels the loss, on `device`.
+    - Each step follows the gradient of its own batch only: the model may arrive with gradients
+      left over from earlier work, and gradients add up until they are cleared.
+    - The result is the mean over *samples* of the losses computed before each step: a batch of 8
+      samples counts half as much as a batch of 16 (the last batch may be smaller).
+    - The epoch must not keep each batch's graph alive: while a batch is processed, no graph older
+      than the previous batch's is still referenced, and none is once the epoch returns, so the
+      memory in use does not grow with the number of batches. (A running total of the loss
+      tensors themselves, or a list of them, holds every batch's graph until the epoch ends.)
     """
-    # TODO: train mode, zero_grad/forward/backward/step per batch, mean loss over samples as a float
+    # TODO: train mode, then per batch: to device, zero_grad, forward, backward, step; the mean loss over samples as a float
     raise NotImplementedError("12_lenet_cifar.train_one_epoch is not done yet (stuck? dojo hint 12 train_one_epoch)")
 
 
@@ -146,35 +168,47 @@ def evaluate(
 ) -> tuple[float, list[float]]:
     """Return `(accuracy, per_class)` of `model` on every sample of `loader`, without training it.
 
-    The predicted class of a sample is the index of its largest logit. `accuracy` is the fraction
-    of all samples predicted right (a float in [0, 1], not a percentage). `per_class` is a list of
-    `num_classes` floats: entry c is the fraction of the samples *whose label is c* predicted as
-    c (so classes with few samples count as much as the others). A class with no sample in the
-    data has no accuracy: its entry is `float("nan")`, not 0 (a 0 would claim the model fails on
-    it). Count right answers and samples over the whole loader, then divide: a mean of the
-    batches' accuracies is wrong when batches differ in size.
+    `model` lives on `device`; `loader` yields `(images, labels)` batches on the CPU, at least one
+    sample in all. The predicted class of a sample is the index of its largest logit.
 
-    Measure the model, don't change it: `model.eval()` (dropout off, batch norm uses its running
-    statistics) and `torch.no_grad()` (no graph, no memory kept for a backward that never comes).
-    Move each batch of images to `device`. Leave the model in eval mode: the next `train_one_epoch`
-    switches it back.
+    - `accuracy`: the fraction of all samples predicted right, a Python float in [0, 1] (not a
+      percentage). Every sample counts once, whatever the size of its batch (the last batch may be
+      smaller).
+    - `per_class`: a list of `num_classes` Python floats; entry c is the fraction of the samples
+      *labelled c* that were predicted c, so a rare class counts as much as a common one. A class
+      with no sample in the data has no accuracy: its entry is nan, not 0 (a 0 would claim that the
+      model fails on it).
+
+    Measure the model, don't change it: every forward pass runs in eval mode (dropout off, batch
+    norm on its running statistics) and with autograd's recording switched off (no graph, no
+    activations kept for a backward pass that never comes). Afterwards the model is left in eval
+    mode (the next training epoch switches it back), its parameters untouched.
+
+    Each batch of images reaches the model on `device`, and predictions and labels are compared on
+    one device: on a GPU, an operation between a tensor on the GPU and one on the CPU raises.
     """
-    # TODO: accuracy and per-class accuracy (nan for absent classes) under eval() and no_grad
+    # TODO: under eval mode and no_grad: accuracy over all samples, and per-class accuracy with nan for an absent class
     raise NotImplementedError("12_lenet_cifar.evaluate is not done yet (stuck? dojo hint 12 evaluate)")
 
 
 def save_checkpoint(path: str | os.PathLike, model: nn.Module, optimizer: torch.optim.Optimizer, epoch: int) -> None:
-    """Save what it takes to resume training to the file `path`: a dict with the keys
-    "model" (`model.state_dict()`), "optimizer" (`optimizer.state_dict()`) and "epoch" (`epoch`,
-    the number of epochs completed, a Python int).
+    """Write what it takes to resume training to the file `path`: a dict with exactly three
+    entries,
+    - "model": `model.state_dict()`, every parameter and buffer of the model by name;
+    - "optimizer": `optimizer.state_dict()`, its settings and its per-parameter state (SGD's
+      momentum buffers, Adam's running averages);
+    - "epoch": `epoch`, the number of epochs completed, a Python int.
 
-    The weights alone do not resume training: SGD with momentum (and Adam) keep a buffer per
-    parameter, a running average of past gradients, in `optimizer.state`. Without it, the first
-    steps after a restart differ from the steps an uninterrupted run takes. Save state_dicts,
-    not the model or optimizer objects: a dict of tensors and numbers loads with the safe
-    `torch.load(path, weights_only=True)`.
+    The weights alone do not resume training: without the optimizer's state the steps after a
+    restart start again from zero momentum and differ from the steps the uninterrupted run takes.
+    The checkpoint holds no random number generator state (see the module docstring): it resumes
+    the weights and the momentum, not the shuffle order or the augmentation's draws.
+
+    The file must open with PyTorch's safe loader, which reads tensors, numbers, strings and plain
+    containers only: it holds no model or optimizer object (unpickling an object can run any code,
+    so the safe loader refuses them).
     """
-    # TODO: torch.save a dict of model and optimizer state_dicts and the epoch
+    # TODO: save a dict of the model's and the optimizer's state_dicts and the epoch
     raise NotImplementedError("12_lenet_cifar.save_checkpoint is not done yet (stuck? dojo hint 12 save_checkpoint)")
 
 
@@ -184,16 +218,21 @@ def load_checkpoint(
     optimizer: torch.optim.Optimizer | None = None,
     device: torch.device | str = "cpu",
 ) -> int:
-    """Load a checkpoint written by `save_checkpoint` into `model` and (unless None) `optimizer`;
-    return the epoch it holds, a Python int.
+    """Restore a checkpoint written by `save_checkpoint` into `model` and, unless it is None,
+    `optimizer`; return the epoch it holds, a Python int.
 
-    `model` and `optimizer` are freshly built (same architecture, same kind of optimizer over
-    `model.parameters()`), on `device`. Load the file safely, `torch.load(..., weights_only=True)`:
-    a file that holds anything but tensors and plain containers must raise, not run code. Map
-    its tensors to `device` (`map_location=device`): a checkpoint saved on a GPU must load on a
-    machine without one. Then copy both state_dicts in with `load_state_dict`: the model's
-    weights *and* the optimizer's state (its momentum buffers), or resumed training takes other
-    steps than training that never stopped.
+    `model` and `optimizer` are freshly built on `device` (same architecture, same kind of
+    optimizer over `model.parameters()`). Afterwards:
+    - the model holds the checkpoint's weights, on `device`. The checkpoint must fit the model: an
+      entry the model lacks, one of the model's entries missing from it, or a shape that differs
+      raises RuntimeError;
+    - the optimizer holds the checkpoint's state, its momentum buffers on `device`, so that
+      training resumed from here takes the same steps as training that never stopped, given the
+      same batches.
+
+    The file may come from another machine: a checkpoint written on a GPU opens on a machine
+    without one. Reading it must be safe: a file that holds anything but tensors, numbers, strings
+    and plain containers is refused with `pickle.UnpicklingError`, before any of its code runs.
     """
-    # TODO: torch.load(weights_only=True, map_location=device), then both load_state_dicts; return the epoch
+    # TODO: load the file safely onto the device, then both load_state_dicts (strict); return the epoch
     raise NotImplementedError("12_lenet_cifar.load_checkpoint is not done yet (stuck? dojo hint 12 load_checkpoint)")
