@@ -170,13 +170,13 @@ def clashing_dims(op: str, a_shape: Sequence[int], b_shape: Sequence[int]) -> li
     The rules are PyTorch's (and NumPy's):
 
     - broadcast: the two shapes are aligned at their *last* dimensions (the shorter one is
-      padded on the left); each aligned pair of sizes must be equal, or one of them must be 1.
-      Each aligned pair that breaks the rule is a clash.
+      padded on the left with 1s, which never clash); each aligned pair of sizes must be
+      equal, or one of them must be 1. Each aligned pair that breaks the rule is a clash.
     - matmul: the contracted dimensions must be equal, exactly (a size 1 does not stretch
       here): the last dimension of a against the second-to-last of b (the only one of b if b
-      is 1-D; if a is 1-D, its only dimension is the one contracted). For operands of 2 or more
-      dimensions, the dimensions before the last two of each (the batch dimensions) broadcast
-      as above, and each aligned batch pair that breaks the broadcast rule is a clash too.
+      is 1-D; if a is 1-D, its only dimension is the one contracted). When both operands have
+      2 or more dimensions, the dimensions before the last two of each (the batch dimensions)
+      broadcast as above, and each aligned batch pair that breaks that rule is a clash too.
 
     For example, `clashing_dims("broadcast", (4, 3), (4,))` is [(1, 0)]: 3 against 4. (PyTorch
     says "The size of tensor a (3) must match the size of tensor b (4) at non-singleton
