@@ -41,7 +41,9 @@ def make_class(folder) -> list[str]:
             if 3 <= i < 6 or (6 <= i < 9 and n >= len(katas) // 2):
                 text = stub
             elif 9 <= i < 11 and (ROOT / kata.decoy_file).is_file():
-                decoys = [v for v in read_variants(ROOT / kata.decoy_file, kata.stem) if v.kind == DECOY and not v.needs]
+                decoys = [
+                    v for v in read_variants(ROOT / kata.decoy_file, kata.stem) if v.kind == DECOY and not v.needs
+                ]
                 if decoys:
                     text = apply_variant(solution, decoys[(i + n) % len(decoys)])
             elif i == 11 and n == 0:
