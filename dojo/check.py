@@ -57,6 +57,7 @@ class KataTally:
     gives_away: int = 0
     seconds: float = 0.0
     problems: list[str] = field(default_factory=list)
+    details: list[str] = field(default_factory=list)  # per variant: what caught it, how long it took
 
 
 def _variant_jobs(root: Path, tmp: Path, kata: Kata, variants: list[Variant], cuda: bool, timeout: float):
@@ -69,7 +70,9 @@ def _variant_jobs(root: Path, tmp: Path, kata: Kata, variants: list[Variant], cu
         folder = tmp / f"{kata.id}-{variant.kind}-{n:03d}"
         folder.mkdir()
         (folder / kata.filename).write_text(apply_variant(source, variant))
-        jobs.append((Job(folder.name, kata.test_file, str(folder), variant.kind == DECOY, timeout), variant))
+        jobs.append(
+            (Job(folder.name, kata.test_file, str(folder), variant.kind == DECOY, timeout, variant.exercise), variant)
+        )
     return jobs, skipped
 
 
@@ -190,6 +193,8 @@ def run_check(
             tally.decoys += 1
             caught = Outcome.FAILED in outcomes and not result.error
             tally.decoys_caught += caught
+            catcher = next((r.nodeid for r in result.results if r.outcome is Outcome.FAILED), "nothing")
+            tally.details.append(f"{what.label}: caught by {catcher} ({result.seconds:.2f} s)")
             if not caught:
                 why = result.error or ("every test passed" if outcomes else "no test ran")
                 tally.problems.append(f"decoy not caught: {what.label} — {why}")
@@ -198,6 +203,7 @@ def run_check(
             failure = _first_failure(result)
             passed = not failure and Outcome.PASSED in outcomes
             tally.alternatives_passed += passed
+            tally.details.append(f"{what.label}: {'passes' if passed else failure} ({result.seconds:.2f} s)")
             if not passed:
                 tally.problems.append(f"alternative rejected: {what.label} — {failure or 'no test passed'}")
     if any("did not start" in p for p in problems) and worker_log:
@@ -254,6 +260,10 @@ def cmd_check(root: Path, args: argparse.Namespace) -> int:
     started = time.perf_counter()
     katas = tuple(kata_by_key(root, key) for key in args.katas) if args.katas else load_katas(root)
     tallies, problems, audits = run_check(root, katas, args.workers, args.timeout, lambda m: console.print(escape(m)))
+    if args.verbose:
+        for tally in tallies:
+            for line in tally.details:
+                console.print(escape(line), soft_wrap=True)
     console.print(_table(tallies, *minimums(root)))
     n_ex = len(audits)
     giving = [a for a in audits if a.gives_away]
@@ -289,3 +299,4 @@ def add_arguments(sub) -> None:
         "--workers", type=int, default=None, help="test processes (default: one per CPU, at most 8; 1 on a GPU)"
     )
     p.add_argument("--timeout", type=float, default=300.0, help="seconds one run may take before it counts as hung")
+    p.add_argument("--verbose", "-v", action="store_true", help="list every decoy with the test that caught it")

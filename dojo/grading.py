@@ -35,6 +35,7 @@ from pathlib import Path
 from dojo.loader import NOT_LOADED
 from dojo.progress import KataProgress, Status, read_report, summarize
 from dojo.project import ImplError, Kata, kata_by_key, load_katas, resolve_impl
+from dojo.runner import LEAN
 
 # What a kata file never needs, and what patching the tests takes.
 SUSPECT_MODULES = {
@@ -230,7 +231,7 @@ def _prepare(root: Path, name: str, folder_arg: str, katas: tuple[Kata, ...]) ->
     report = workdir / "report.jsonl"
     present = [k for k in katas if k.stem not in graded.missing]
     args = [*[k.test_file for k in present], f"--impl={submission}", "-q", "--tb=no", "--no-header"]
-    args += ["--no-progress", "-p", "no:cacheprovider", f"--kata-report={report}"]
+    args += ["--no-progress", "-p", "no:cacheprovider", *LEAN, f"--kata-report={report}"]
     return _Pending(graded, tmp, workdir, args, report, workdir / "output.log")
 
 
@@ -420,11 +421,11 @@ def write_exercise_csv(path: Path, graded: list[Graded], katas: tuple[Kata, ...]
 
 
 HEAT_COLOURS = {
-    "done": "#2e9d4a",
-    "wrong": "#d1403a",
-    "todo": "#f2c14e",
-    "skipped": "#9fb7d6",
-    "not run": "#d9d9d9",
+    Status.DONE.value: "#2e9d4a",
+    Status.WRONG.value: "#d1403a",
+    Status.TODO.value: "#f2c14e",
+    Status.SKIPPED.value: "#9fb7d6",
+    Status.NOT_RUN.value: "#d9d9d9",
     "missing": "#f0f0f0",
     "flagged": "#8e44ad",
     "error": "#555555",
@@ -449,7 +450,7 @@ def write_heatmap(path: Path, graded: list[Graded], katas: tuple[Kata, ...]) -> 
     fig_h = min(30, 1.8 + 0.32 * max(len(graded), 1))
     fig, ax = plt.subplots(figsize=(fig_w, fig_h))
     ax.imshow(
-        grid or [[names.index("not run")] * n_ex],
+        grid or [[names.index(Status.NOT_RUN.value)] * n_ex],
         cmap=ListedColormap(list(HEAT_COLOURS.values())),
         vmin=0,
         vmax=len(names) - 1,

@@ -256,8 +256,9 @@ def cmd_test(root: Path, args: argparse.Namespace) -> int:
     import pytest
 
     os.chdir(root)
-    # nbval's plugin is not needed to run a kata's tests, and loading it costs a quarter second.
-    return int(pytest.main(["-p", "no:nbval", *test_arguments(root, kata, args.exercise, args.impl, args.pytest_args)]))
+    from dojo.runner import LEAN
+
+    return int(pytest.main([*LEAN, *test_arguments(root, kata, args.exercise, args.impl, args.pytest_args)]))
 
 
 def cmd_hint(root: Path, args: argparse.Namespace) -> int:

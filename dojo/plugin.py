@@ -82,6 +82,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(
         "--exercise", default=None, metavar="NAME", help="run only the tests of this exercise (e.g. clamp_in_place)"
     )
+    group.addoption(
+        "--first-exercise",
+        default=None,
+        metavar="NAME",
+        help="run this exercise's tests first (dojo check: a decoy is usually caught by its own exercise's tests)",
+    )
     group.addoption("--no-progress", action="store_true", help="leave out the per-kata progress summary")
     group.addoption(
         "--all-failures",
@@ -228,6 +234,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         item.extra_keyword_matches.add(mark.args[0])
         if only and mark.args[0] != only:
             deselected.append(item)
+    first = config.getoption("first_exercise")
+    if first:
+        items.sort(
+            key=lambda item: (
+                item.get_closest_marker("exercise") is None or item.get_closest_marker("exercise").args[0] != first
+            )
+        )
     if only:
         if not any(kata.exercise(only) for kata in run.katas):
             names = ", ".join(e.name for k in run.katas for e in k.exercises)

@@ -245,7 +245,9 @@ def load_data(kata: ModuleType, args, root: Path, fast_path: bool, quiet: bool =
                 )
             )
         (train_x, train_y), (test_x, test_y) = synthetic_cifar(n_train=args.synthetic_train, seed=args.seed)
-        return Data([f"pattern {i}" for i in range(10)], "synthetic stand-in", tensors=(train_x, train_y, test_x, test_y))
+        return Data(
+            [f"pattern {i}" for i in range(10)], "synthetic stand-in", tensors=(train_x, train_y, test_x, test_y)
+        )
     train_set, test_set = kata.make_datasets(data_dir, download=args.download)
     classes = list(getattr(train_set, "classes", CLASSES))
     what = f"CIFAR-10 ({layout}) from {data_dir}"
@@ -342,7 +344,12 @@ def rng_state(loader) -> dict:
     state = {
         "torch": torch.get_rng_state(),
         "python": {"version": py_version, "state": torch.tensor(py_state, dtype=torch.int64), "gauss": py_gauss},
-        "numpy": {"keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos), "has_gauss": int(has_gauss), "cached": float(cached)},
+        "numpy": {
+            "keys": torch.from_numpy(keys.astype(np.int64)),
+            "pos": int(pos),
+            "has_gauss": int(has_gauss),
+            "cached": float(cached),
+        },
         "loader": [g.get_state() for g in loader_generators(loader)],
     }
     if torch.cuda.is_available() and torch.cuda.is_initialized():
@@ -365,7 +372,11 @@ def set_rng_state(state: dict, loader) -> None:
 def loader_generators(loader) -> list[torch.Generator]:
     """The generators a loader draws its order and worker seeds from (each once)."""
     found: list[torch.Generator] = []
-    for owner in (loader, getattr(loader, "sampler", None), getattr(getattr(loader, "batch_sampler", None), "sampler", None)):
+    for owner in (
+        loader,
+        getattr(loader, "sampler", None),
+        getattr(getattr(loader, "batch_sampler", None), "sampler", None),
+    ):
         g = getattr(owner, "generator", None)
         if isinstance(g, torch.Generator) and all(g is not h for h in found):
             found.append(g)
@@ -429,7 +440,16 @@ def launch_torchrun(args: argparse.Namespace) -> int:
         argv.append(word)
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", str(max(1, cpus // args.nproc)))}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={args.nproc}", "-m", "dojo", *argv]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        f"--nproc_per_node={args.nproc}",
+        "-m",
+        "dojo",
+        *argv,
+    ]
     console.print(f"[dim]$ {escape(' '.join(cmd[1:]))}[/]")
     return subprocess.run(cmd, env=env).returncode
 
@@ -531,7 +551,9 @@ def report_epoch(progress, task, epoch: int, loss: float, acc: float, seconds: f
         console.print(f"epoch {epoch + 1:>3}: loss {loss:.3f}, test accuracy {100 * acc:.1f}% ({seconds:.1f} s)")
 
 
-def finish(history, data: Data, per_class, acc: float, args, out: Path, checkpoint: Path, wall: float, note: str = "") -> None:
+def finish(
+    history, data: Data, per_class, acc: float, args, out: Path, checkpoint: Path, wall: float, note: str = ""
+) -> None:
     total = time.perf_counter() - wall
     if per_class:
         console.print(per_class_table(data.classes, per_class))

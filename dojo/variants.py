@@ -173,6 +173,7 @@ class Job:
     impl: str
     stop_first: bool = False
     timeout: float = 180.0
+    first_exercise: str | None = None  # its tests run first (a decoy's own exercise)
 
 
 @dataclass
@@ -193,12 +194,16 @@ def _run_job(job: dict, root: Path) -> dict:
     import pytest
 
     from dojo.progress import read_report
+    from dojo.runner import LEAN
 
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="dojo-job-") as tmp:
         report = Path(tmp) / "report.jsonl"
         args = [job["test_file"], f"--impl={job['impl']}", "-q", "-p", "no:cacheprovider", "--no-progress"]
+        args += list(LEAN)
         args += ["--tb=line", f"--kata-report={report}"] + (["-x"] if job["stop_first"] else [])
+        if job.get("first_exercise"):
+            args.append(f"--first-exercise={job['first_exercise']}")
         code = int(pytest.main(args))
         _, results = read_report(report) if report.exists() else ({}, [])
     _forget_modules(Path(job["impl"]))
@@ -212,10 +217,10 @@ def _run_job(job: dict, root: Path) -> dict:
 
 def _forget_modules(folder: Path) -> None:
     """Unload the kata modules a job loaded from `folder`, so the next job loads its own."""
-    folder = folder.resolve()
+    prefix = str(folder.resolve()) + os.sep
     for name, module in list(sys.modules.items()):
         file = getattr(module, "__file__", None)
-        if file and Path(file).resolve().parent == folder:
+        if isinstance(file, str) and file.startswith(prefix) and os.sep not in file[len(prefix) :]:
             del sys.modules[name]
     with contextlib.suppress(ValueError):
         sys.path.remove(str(folder))
