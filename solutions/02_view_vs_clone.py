@@ -1,26 +1,29 @@
 """Kata 02: views, copies and shared storage.
 
 A tensor is a window (shape, strides, offset) onto a block of memory, its *storage*. Many
-operations return a new window onto the same storage, a *view*: `view`, `reshape` of a
-contiguous tensor, slicing, `t()`/`transpose`, `expand`, `detach`. Writing through a view
-changes the original. Others allocate new memory, a *copy*: `clone`, `contiguous` of a
-non-contiguous tensor, `repeat`, arithmetic. Knowing which is which avoids two classes of bug:
-a write that silently reaches a tensor the caller still uses, and a copy that silently breaks a
-link you were counting on. Autograd adds a second axis: `clone` stays in the graph, `detach`
-leaves the graph but keeps the memory. Run `dojo` to see which exercise is next and
-`dojo hint 02` when stuck.
+operations only build a new window onto the same storage, a *view*: slicing, transposing and most
+reshaping among them. Writing through a view changes every tensor that shares the storage. Other
+operations allocate new memory, a *copy*, and a few do either, depending on the layout of their
+input. From the outside a view and a copy look the same (same shape, same values), so the bug
+shows later: a write that silently reaches a tensor the caller still uses, or an update that never
+reaches the tensor it was meant for. Autograd asks a second, separate question: is the result still
+recorded in its input's graph? Run `dojo` to see which exercise is next and `dojo hint 02` when
+stuck.
 """
 
 import torch
 
 
 def reshape_shared(x: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
-    """Return `x` with the given `shape` (one entry may be -1), sharing `x`'s memory.
+    """Return `x` in the given `shape` (one entry may be -1), sharing `x`'s own memory.
 
-    `x` is contiguous. The result must be a view: no new memory, so writing into the result
-    changes `x` (that is how in-place updates of a reshaped buffer reach the original).
-    A copy has the right shape and values but breaks that link: `x.clone().view(shape)`,
-    `torch.tensor(x.tolist())` and `.clone()` after reshaping all allocate new memory.
+    `x` is contiguous, of any dtype, on any device, and may start partway into its storage (a
+    slice such as `big[1:]`); the result keeps its dtype and device. Nothing is copied: the
+    result reads and writes `x`'s elements, so writing into the result changes `x` (that is how
+    in-place updates of a reshaped buffer reach the original), while `x` itself keeps its shape.
+    When `x` requires grad the result stays in its graph: a loss computed from the result gives
+    `x` a gradient. A copy in the right shape has the right values as well; it shows only later,
+    when the writes into it never reach `x`.
     """
     # BEGIN SOLUTION
     # view never copies: it only computes new strides over the same storage (and raises if it
@@ -30,15 +33,19 @@ def reshape_shared(x: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
 
 
 def independent_copy(x: torch.Tensor) -> torch.Tensor:
-    """Return a snapshot of `x`: equal values, same dtype and device, but fully independent.
+    """Return a snapshot of `x`: equal values, the same shape, dtype and device, but independent.
 
-    Independent twice over:
+    `x` may be a parameter, the result of a computation that requires grad, or a plain tensor.
+    The snapshot is independent twice over:
     - memory: it shares no storage with `x`, so later in-place updates of `x` (an optimizer
       step) do not change the snapshot, and writes into the snapshot do not change `x`;
-    - autograd: it is out of the graph (`requires_grad` False, no `grad_fn`), even when `x` is
-      a parameter or the result of a computation that requires grad.
-    `x.detach()` and `x.data` leave the graph but share memory; `x.clone()` copies the memory
-    but stays in the graph (its `grad_fn` is CloneBackward).
+    - autograd: it is out of the graph (`requires_grad` False, `grad_fn` None), so nothing
+      computed from it sends a gradient back to `x`.
+    `x` itself is left as it was: same values and, where it required grad, still requiring grad
+    and still in its graph.
+    Two snapshots that look right are each half wrong: one that is out of the graph but changes
+    when the optimizer steps (it is still `x`'s memory), and one with its own memory that is
+    still recorded in the graph (it has a `grad_fn`, and a loss computed from it reaches `x`).
     """
     # BEGIN SOLUTION
     # detach first, so the copy is made outside the graph (clone().detach() gives the same
@@ -48,32 +55,38 @@ def independent_copy(x: torch.Tensor) -> torch.Tensor:
 
 
 def flatten_any(x: torch.Tensor) -> torch.Tensor:
-    """Return the elements of `x` as a 1-D tensor in row-major order of `x`'s *indices*.
+    """Return the elements of `x` as a 1-D tensor, in row-major order of `x`'s *indices*.
 
-    `x` may be non-contiguous: transposed, permuted, or a strided slice such as `x[:, ::2]`.
-    Element order follows indexing (`x[0, 0], x[0, 1], ...`), not the order in memory, so
-    reading the storage directly (`as_strided`, `untyped_storage()`) gives the wrong order for a
-    transposed tensor. `x.view(-1)` refuses non-contiguous input with a RuntimeError.
-    When `x` is contiguous, return a view (no copy); copy only when a view is impossible.
+    `x` has at least one element, any number of dimensions (a 0-d `x` gives one element) and any
+    layout: contiguous, transposed, permuted, or a strided slice such as `x[:, ::2]`. The order
+    follows indexing (`x[0, 0], x[0, 1], ..., x[1, 0], ...`), not the order of the elements in
+    memory: for a transposed tensor the two differ, so an answer that reads memory in order gives
+    the right values in the wrong order, and an answer that accepts only tensors whose memory is
+    already in index order raises a RuntimeError on them. Keep the dtype and device of `x`.
+    When `x` is contiguous the result is a view of it (nothing is copied: writes into the result
+    change `x`); for any other `x` it may be a view or a copy.
     """
     # BEGIN SOLUTION
     # reshape is view-if-possible, copy-if-necessary: for a contiguous x it is x.view(-1); for
     # a transposed x it copies into a fresh contiguous tensor in logical order. torch.flatten
-    # and x.ravel() follow the same rule.
+    # does the same; x.ravel() too, except that it copies every non-contiguous x (x[::2] as well).
     return x.reshape(-1)
     # END SOLUTION
 
 
 def checked_view(x: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
-    """Return `x.view(shape)`; where PyTorch cannot make that view, raise a `ValueError`.
+    """Return `x.view(shape)`; where that view cannot be made, raise a `ValueError` instead.
 
-    Use this where silently copying would be a bug (say, the result is written to and the
-    writes must reach `x`): `reshape` would copy without a word. The `ValueError` message must
-    contain "cannot view" (add the shape and strides of `x`: they explain why), and it must
-    chain PyTorch's own RuntimeError as its cause (`raise ... from err`), so the traceback
-    keeps PyTorch's explanation.
-    Do not decide in advance with `x.is_contiguous()`: some non-contiguous tensors can be
-    viewed (a column slice `x[:, :2]` can be viewed as shape (rows, 1, 2)). Ask `view` itself.
+    For code where a silent copy would be a bug (the result is written to, and the writes must
+    reach `x`), which `x.reshape(shape)` would make without a word. Whenever `x.view(shape)`
+    succeeds, return that view (it shares `x`'s memory; one entry of `shape` may be -1). Whenever
+    it raises a RuntimeError, because the layout of `x` does not allow that view or because
+    `shape` does not hold `x`'s number of elements, raise a `ValueError` whose message contains
+    "cannot view", in any letter case (the rest of the wording is free; the shape and strides of
+    `x` explain why), and
+    whose `__cause__` is PyTorch's RuntimeError, so the traceback keeps PyTorch's explanation.
+    Being contiguous is not the question: a column slice `x[:, :2]` of a (3, 4) tensor is not
+    contiguous, yet it can be viewed as (3, 1, 2), and must be.
     """
     # BEGIN SOLUTION
     try:
@@ -90,11 +103,14 @@ def checked_view(x: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
 def shares_storage(a: torch.Tensor, b: torch.Tensor) -> bool:
     """Return True if `a` and `b` use the same underlying memory (storage), else False.
 
-    True for `x` with any view of it: `x[1:]`, `x[::2]`, `x.t()`, `x.view(-1)`; False for
-    `x.clone()` and for a separate tensor that merely holds equal values. Return a Python bool.
-    `a.data_ptr()` is the address of a tensor's *first element*, so it differs for `x` and
-    `x[1:]`; compare where the storages begin instead (`untyped_storage()`). Comparing values
-    (`torch.equal`) or identity (`a is b`) answers another question. `a` and `b` may be on a GPU.
+    The answer is a Python bool, and the same whichever tensor comes first. True for a tensor and
+    any view of it, and for two views of one tensor: views that start further into the memory
+    (`x[1:]`), skip elements (`x[::2]`, `x[:, 1]`), transpose, expand, read the same bytes as
+    another dtype, or leave the graph. True even when the two cover disjoint elements (`x[:5]`
+    and `x[5:]`): the question is about the storage, not about overlapping elements. False for a
+    copy, even one with equal values, for two separately made tensors, and for tensors on
+    different devices. Comparing the addresses of the two tensors' first elements says False for
+    `x` and `x[1:]`: a slice starts further into the same memory.
     """
     # BEGIN SOLUTION
     # The storage's data_ptr is where the whole block starts, whatever the view's offset.
@@ -104,15 +120,15 @@ def shares_storage(a: torch.Tensor, b: torch.Tensor) -> bool:
 
 
 def tile_rows(row: torch.Tensor, n: int) -> torch.Tensor:
-    """Return an (n, M) tensor whose every row equals the 1-D `row` of shape (M,).
+    """Return an (n, M) tensor whose every row equals the 1-D `row` of shape (M,); `n` >= 1.
 
-    The rows must be independent: the caller writes into them (say, one row per sample to be
-    edited), so writing into one row must change neither the other rows nor `row`. Keep the
-    dtype and device of `row`.
-    `row.expand(n, -1)` has the right shape and values but every row is the same memory as
-    `row` (stride 0): writing into one row writes into all of them and into `row`, and an
-    in-place operation on the whole result raises "unsupported operation: more than one element
-    of the written-to tensor refers to a single memory location".
+    `row` may be a non-contiguous view (a column of a matrix). Keep its dtype and device. The
+    rows must be independent: the caller writes into them (say, one row per sample to be edited),
+    so writing into one row must change neither the other rows nor `row`, and an in-place
+    operation on the whole result must work. A result that has the right shape and values but
+    reuses `row`'s memory for every row shows itself later: a write into one row appears in every
+    row and in `row`, and an in-place operation on the whole result raises "unsupported
+    operation: more than one element of the written-to tensor refers to a single memory location".
     """
     # BEGIN SOLUTION
     # repeat copies the data n times into new memory (expand(...).clone() or torch.stack([row]*n)
@@ -122,13 +138,17 @@ def tile_rows(row: torch.Tensor, n: int) -> torch.Tensor:
 
 
 def clamp_negatives_copy(x: torch.Tensor) -> torch.Tensor:
-    """Return a new tensor equal to `x` with every negative entry replaced by 0.
+    """Return a new tensor equal to `x` with every negative entry (-inf included) replaced by 0.
 
-    The caller's `x` must stay exactly as it was, and the result must be new memory even when
-    nothing was negative. Traps: `y = x` names the same tensor, `y = x[:]` is a view of it, and
-    the in-place methods (`clamp_`, `relu_`, anything ending in `_`) modify `x` itself.
+    Every other entry is kept as it is, nan included (nan is not negative); so are the dtype
+    (integer tensors stay integer) and the device. The caller's `x` must stay exactly as it was:
+    not one element written, not even rewritten with its own value. The result is new memory
+    even when nothing was negative: the caller may write into it. An answer that writes into `x`
+    (or into another name or a view of it) returns the right result; the caller notices only
+    when `x` has lost its negative entries.
     """
     # BEGIN SOLUTION
-    # The out-of-place clamp allocates its result and never touches x.
+    # The out-of-place clamp allocates its result and never touches x; it keeps integer dtypes
+    # (an int min), leaves nan alone and sends -inf to 0.
     return x.clamp(min=0)
     # END SOLUTION
