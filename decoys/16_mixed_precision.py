@@ -171,6 +171,16 @@ def autocast_dtypes(x, w, target, device):
     return out
 
 
+@alternative("the cross-entropy as nll_loss of log_softmax: nll_loss is on autocast's float32 list too")
+def autocast_dtypes(x, w, target, device):
+    low = torch.bfloat16 if device.type == "cpu" else torch.float16
+    with torch.autocast(device.type, dtype=low):
+        logits = x.mm(w)
+        probs = logits.softmax(1)
+        loss = F.nll_loss(F.log_softmax(logits, dim=1), target)
+    return {"logits": logits.dtype, "probs": probs.dtype, "loss": loss.dtype}
+
+
 # ---------------------------------------------------------------- amp_predict
 
 

@@ -71,7 +71,8 @@ def autocast_dtypes(
     - "logits": the matrix product of x and w, (N, C);
     - "probs": the softmax of the logits over the classes (dim 1);
     - "loss": the mean cross-entropy loss of the logits against `target`;
-    and return the dict {"logits": ..., "probs": ..., "loss": ...} of the three results' dtypes
+    each with PyTorch's own operation for it (a formula of your own may get another dtype), and
+    return the dict {"logits": ..., "probs": ..., "loss": ...} of the three results' dtypes
     (torch.dtype objects). Convert nothing by hand: each result keeps the dtype that mixed
     precision gives it on that device and the installed PyTorch.
 
