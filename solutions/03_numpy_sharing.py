@@ -1,11 +1,14 @@
 """Kata 03: NumPy bridges, shared memory and copies.
 
-A tensor and a NumPy array can be two views of the same memory: `torch.from_numpy`,
-`torch.as_tensor` and `Tensor.numpy()` share it, so a write on one side shows on the other.
-`torch.tensor(...)` and `np.array(tensor)` copy, and so does any change of dtype. `.numpy()`
-refuses tensors that require grad or live on a GPU. Knowing which call shares and which copies
-decides whether a data pipeline is fast, and whether a stray in-place write corrupts data
-somewhere else. Run `dojo` to see which exercise is next and `dojo hint 03` when stuck.
+A NumPy array and a CPU tensor are both a description (shape, dtype, strides) laid over a block
+of memory, and two descriptions can be laid over the same block. Some ways across the bridge do
+exactly that: nothing is copied, the result is free, and a write on one side shows on the other.
+Other ways copy the values into new memory: the two sides then live separate lives. Which one you
+get is decided by the call you choose and by what the memory can hold: memory has one dtype, so a
+change of dtype is always a copy; tensor strides cannot be negative, so a reversed array cannot be
+wrapped at all; and NumPy reaches neither a GPU's memory nor the autograd graph. Knowing which way
+you crossed decides whether a data pipeline is fast, and whether a stray in-place write corrupts
+data somewhere else. Run `dojo` to see which exercise is next and `dojo hint 03` when stuck.
 """
 
 import numpy as np
@@ -13,105 +16,115 @@ import torch
 
 
 def shared_tensor(arr: np.ndarray) -> torch.Tensor:
-    """Return a tensor that shares memory with the NumPy array `arr` and keeps its dtype.
+    """Return a CPU tensor with the shape, dtype and values of the NumPy array `arr`, on `arr`'s
+    own memory.
 
-    After the call, a write into `arr` must show in the tensor (and a write into the tensor must
-    show in `arr`): no copy. A float64 array gives a float64 tensor, an int32 array an int32
-    tensor. `torch.tensor(arr)` copies; the `torch.Tensor(arr)` constructor copies *and* turns
-    everything into float32; `.float()` on a float64 tensor copies too.
+    `arr` has at least one dimension and any layout a tensor can describe: C or Fortran order,
+    or a strided view that starts inside a larger array (its strides are not negative). No value
+    is copied, for every such layout: a later write into `arr` shows in the tensor, and a write
+    into the tensor shows in `arr`. The dtype is kept: a float64 array gives a float64 tensor,
+    an int32 array an int32 tensor. The wrong answers print the right numbers: one is a snapshot
+    that a later write into `arr` never reaches, another turns every array into float32.
     """
     # BEGIN SOLUTION
-    # from_numpy wraps the array's buffer without copying; the tensor keeps the array alive.
-    # torch.as_tensor(arr) does the same when no other dtype or device is asked for.
+    # from_numpy wraps the array's buffer with its strides, without copying; the tensor keeps the
+    # array alive.
     return torch.from_numpy(arr)
     # END SOLUTION
 
 
 def independent_tensor(arr: np.ndarray) -> torch.Tensor:
-    """Return a tensor with the values and dtype of `arr` that owns its own memory.
+    """Return a CPU tensor with the shape, dtype and values of `arr` that owns its own memory.
 
-    Later writes into `arr` must not change the tensor, and writes into the tensor must not change
-    `arr`. Keep the dtype (float64 stays float64): `torch.Tensor(arr)` copies but gives float32.
-    This is what you want when the array's owner will reuse its buffer (a data loader filling
-    the same array for every batch).
+    `arr` is as in `shared_tensor` (at least one dimension, C or Fortran order or a strided view,
+    no negative strides). The result and `arr` do not overlap in memory: a later write into
+    `arr` leaves the tensor as it was, and a write into the tensor leaves `arr` alone. The dtype
+    is kept (float64 stays float64, int32 stays int32); the tensor's own strides are free. This
+    is the copy to take when the array's owner reuses its buffer: a data loader that fills the
+    same array for every batch would otherwise rewrite the batches it has already handed out.
     """
     # BEGIN SOLUTION
-    # torch.tensor always copies its data and infers the dtype from the array.
-    # torch.from_numpy(arr).clone() is the same thing in two steps.
+    # The lower-case constructor always copies its data and infers the dtype from the array.
     return torch.tensor(arr)
     # END SOLUTION
 
 
 def float32_tensor(arr: np.ndarray) -> tuple[torch.Tensor, bool]:
-    """Return `(t, shares)`: `t` is a float32 tensor of `arr`'s values, and `shares` tells whether
-    `t` shares memory with `arr`.
+    """Return `(t, shares)`: `t` is a float32 CPU tensor with `arr`'s shape and values, and
+    `shares` tells whether `t` shares memory with `arr`.
 
-    Copy only when you must, as `torch.as_tensor(arr, dtype=torch.float32)` does: a float32
-    array is wrapped without a copy (so its later changes show in `t`), any other dtype is
-    converted, and a dtype conversion is always a copy. `torch.tensor(arr, dtype=...)` copies even
-    when it need not.
+    Copy only when you must. A float32 array, in any layout a tensor can describe (C or Fortran
+    order, a strided view inside a larger array), is used as it is: `t` lies on its memory, so
+    its later changes show in `t`. An array of another real dtype (float64, float16, int64,
+    int32, uint8) has to be converted, and converted values need new memory: later changes of
+    `arr` do not reach `t`. A float32 array copied anyway costs time and memory, and its copy no
+    longer follows the array.
 
-    `shares` must be measured on the result (a Python or NumPy bool), not guessed from what you
-    expect the call to do: NumPy has a function that tells whether two arrays overlap in memory,
-    and `t.numpy()` gives the array view of a CPU tensor.
+    `shares` is a bool (Python's or NumPy's) that is True exactly when `t` and `arr` overlap in
+    memory, as measured on the `t` you return.
     """
     # BEGIN SOLUTION
     t = torch.as_tensor(arr, dtype=torch.float32)
     # t.numpy() is a view of t's memory, so NumPy can compare the two buffers directly.
-    # (t.data_ptr() == arr.ctypes.data measures the same thing for these inputs.)
     shares = np.shares_memory(arr, t.numpy())
     return t, shares
     # END SOLUTION
 
 
 def numpy_view(t: torch.Tensor) -> np.ndarray:
-    """Return a NumPy array that shares memory with the CPU tensor `t` (which does not require
-    grad).
+    """Return a NumPy array with the shape, dtype and values of the tensor `t`, on `t`'s own
+    memory.
 
-    A write into the returned array must change `t`, and a write into `t` must show in the array,
-    also when `t` is not contiguous (a transposed matrix). Do not copy: `np.array(t)`,
-    `t.clone().numpy()` and `t.contiguous().numpy()` (for a non-contiguous `t`) all give an
-    array with its own memory, and `t.tolist()` is not an array at all.
+    `t` does not require grad; it may have any shape (0-d included) and any strides (a
+    transposed matrix, a slice that starts inside a larger tensor). No value is copied, for
+    every layout: a write into the array changes `t`, and a write into `t` shows in the array.
+    An answer that first makes the values contiguous, or builds a new array from them, prints
+    the same numbers but has memory of its own.
 
-    A tensor on a GPU cannot share memory with a NumPy array: when given one, let PyTorch's own TypeError
-    ("can't convert cuda:0 device type tensor to numpy...") come out rather than returning a silent copy.
+    Only a tensor in CPU memory can share memory with an array. For a tensor anywhere else (a
+    GPU, or the `meta` device, which holds no values at all) raise TypeError, as PyTorch itself
+    does for such a tensor, rather than return a copy; the message is free.
     """
     # BEGIN SOLUTION
-    # .numpy() wraps the tensor's storage with the tensor's own strides: no copy, any layout.
-    # It raises for a GPU tensor (no shared memory is possible) and for one that requires grad.
+    # The tensor method wraps the storage with the tensor's own strides: no copy, any layout. It
+    # raises TypeError for a tensor outside CPU memory, where no shared memory is possible.
     return t.numpy()
     # END SOLUTION
 
 
 def to_numpy_safe(t: torch.Tensor) -> np.ndarray:
-    """Return a NumPy array with the values, shape and dtype of any tensor `t`.
+    """Return a NumPy array with the shape, dtype and values of any tensor `t`.
 
-    `t` may require grad (a model's weight, or a loss with a `grad_fn`) and may live on a GPU.
-    Plain `t.numpy()` raises in both cases: RuntimeError "Can't call numpy() on Tensor that
-    requires grad", and TypeError "can't convert cuda:0 device type tensor to numpy" on a GPU.
-    This is the conversion for logging, plotting and metrics from a training loop.
+    `t` may require grad (a model's weight, or a loss with a graph behind it), may live on a GPU,
+    and may be 0-d (a loss gives a 0-d array, not a Python float). Its dtype is one NumPy has
+    (not bfloat16). The direct conversion raises for a tensor that requires grad and for one on
+    a GPU; this one works for both, on every device. `t` is left as it was: still requiring
+    grad, its graph still there for a later backward, on its device. Whether the array shares
+    memory with a CPU `t` is free. This is the conversion for logging, plotting and metrics in a
+    training loop.
     """
     # BEGIN SOLUTION
-    # detach() leaves the autograd graph (numpy knows nothing of gradients); cpu() copies a GPU
-    # tensor to host memory and is a no-op on the CPU. The order matters little; both are needed.
-    # t.numpy(force=True) does the same in one call.
+    # detach() leaves the autograd graph (numpy knows nothing of gradients) without changing t;
+    # cpu() copies a GPU tensor to host memory and is a no-op on the CPU. Both are needed.
     return t.detach().cpu().numpy()
     # END SOLUTION
 
 
 def flip_to_tensor(arr: np.ndarray) -> torch.Tensor:
-    """Return a tensor with the values, shape and dtype of `arr`, an array that `np.flip` (or a
-    `[::-1]` slice) has reversed along some axis.
+    """Return a tensor with the shape, dtype and values of `arr`, an array that has been reversed
+    (flipped, or sliced with a negative step) along at least one axis.
 
-    `np.flip` returns a view that walks memory backwards: one of its strides is negative. Torch
-    tensors only have non-negative strides, so no tensor can describe that view, and
-    `torch.from_numpy`, `torch.as_tensor` and even `torch.tensor` refuse it with
-    ValueError "At least one stride in the given numpy array is negative...". A copy is
-    unavoidable: the values have to be laid out again in forward order before a tensor can hold
-    them. Keep the dtype (`torch.tensor(arr.tolist())` turns float64 into float32).
+    A reversed array is a view that walks memory backwards: at least one of its strides is
+    negative. A tensor's strides cannot be negative, so no tensor can describe that view, and
+    every bridge from NumPy refuses it ("At least one stride in the given numpy array is
+    negative..."). The values have to be laid out again before a tensor can hold them. `arr` may
+    have any shape, and any of its axes may be the reversed ones, an axis of length one included
+    (a batch of one reversed along the batch axis). The dtype is kept: an answer that goes
+    through Python lists turns float64 into float32 and int32 into int64. The result owns its
+    memory: later writes into `arr`, or into the array it views, leave the tensor as it was.
     """
     # BEGIN SOLUTION
-    # arr.copy() (C order) writes the values into fresh memory with positive strides; from_numpy
-    # then wraps that copy without a second one. np.ascontiguousarray(arr) works the same way.
+    # A C-order copy writes the values into fresh memory with positive strides (for axes of
+    # length one too); the tensor then wraps that copy without a second one.
     return torch.from_numpy(arr.copy())
     # END SOLUTION
