@@ -1,18 +1,18 @@
 """Kata 04: autograd basics.
 
-PyTorch records every operation on tensors that require grad into a graph; `backward()` walks that
-graph from an output back to the leaves and adds each leaf's gradient into its `.grad`. This kata
-practises the pieces: backward on a scalar, vector-Jacobian products for non-scalar outputs, the
-graph itself (`grad_fn.next_functions`), computing without a graph (`torch.no_grad`), freezing
-parameters in place (`requires_grad_(False)`), gradients without `.grad` (`torch.autograd.grad`)
-and a second derivative (`create_graph=True`).
+PyTorch records every operation on tensors that require grad into a graph; a backward pass walks
+that graph from an output back to the *leaves* and adds each leaf's gradient into its `.grad`.
+This kata practises the pieces: the gradient of a scalar, vector-Jacobian products for outputs
+with many elements, the graph itself (`grad_fn` and its inputs), computing without a graph,
+freezing parameters, gradients that are returned instead of stored in `.grad`, and a second
+derivative.
 
-One rule holds for every exercise that takes data from the caller (`x`, `a`, `b`): work on your
-own leaf, `x.detach().requires_grad_()`, and leave the caller's tensor as you found it: its
-`requires_grad` unchanged and its `.grad` never filled. Flipping `requires_grad` on the caller's
-tensor, or calling `backward()` into its `.grad`, leaks state: a second call would *add* to the
-first call's gradient. Two exercises differ on purpose, and say so: `freeze_all_but_last` changes
-the caller's model in place (that is its job) and `gradients` gets the caller's own leaves.
+Most exercises take tensors from the caller and must leave them as they were: `requires_grad`
+unchanged, `.grad` exactly as it was (None stays None, a stored gradient keeps its values).
+Autograd makes that easy to get wrong, because `.grad` *accumulates*: a helper that leaves its
+gradient in the caller's `.grad` makes the caller's next backward pass, or the helper's own next
+call, add onto it. Two exercises differ on purpose, and say so: `freeze_all_but_last` changes the
+caller's model in place (that is its job) and `gradients` works on the caller's own leaves.
 
 Run `dojo` to see which exercise is next and `dojo hint 04` when stuck.
 """
@@ -24,48 +24,56 @@ from torch import nn
 
 
 def grad_at(f: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> torch.Tensor:
-    """Return the gradient of the scalar `f(x)` with respect to `x`, computed with `backward()`.
+    """Return the gradient of the scalar `f(x)` with respect to `x`, computed by a backward pass.
 
-    `f` takes a tensor shaped like `x` and returns a 0-d tensor (a scalar). The result has the
-    shape, dtype and device of `x` and carries no graph.
+    `f` takes a tensor shaped like `x` and returns a 0-d tensor (a scalar) computed from it. The
+    result holds d f(x) / d x, has the shape, dtype and device of `x`, and carries no graph (it
+    does not require grad and has no grad_fn). `x` may be a plain tensor, or require grad itself:
+    a parameter, or a tensor the caller computed from parameters.
 
-    Autograd only tracks tensors that require grad, so make your own leaf from `x` first
-    (`x.detach().requires_grad_()`); `.grad` is None until `backward()` has run. Leave the caller's
-    `x` alone (it may even require grad itself): no `requires_grad_` on it, nothing in its `.grad`.
+    The caller's tensors are left as they were: `x` keeps its `requires_grad`, and nothing is
+    added to the `.grad` of `x` or of any tensor `x` was computed from. The traps, by their
+    symptoms: `x` requires grad after the call; the gradient comes back None (the backward pass
+    delivered it to another tensor than the one you read); a stored gradient of the caller's
+    grows with every call.
     """
-    # TODO: gradient of a scalar f(x) with backward(), read from .grad
+    # TODO: gradient of a scalar f(x) by a backward pass, the caller's x left as it was
     raise NotImplementedError("04_autograd_basics.grad_at is not done yet (stuck? dojo hint 04 grad_at)")
 
 
 def q_gradients(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """For Q = 3a³ − b² (elementwise), return (dQ/da, dQ/db), computed by autograd.
+    """For Q = 3a³ − b² (elementwise), return the pair (dQ/da, dQ/db) that autograd computes.
 
-    The classic check from PyTorch's autograd tutorial: the answer must equal the analytic
-    gradients 9a² and −2b. Typing those formulas in misses the point; build Q from leaves that
-    require grad and let `backward` find them.
+    The classic check from PyTorch's autograd tutorial: autograd's answer equals the analytic
+    gradients 9a² and −2b. Typing those formulas in checks nothing; build Q from tensors that
+    autograd tracks and let a backward pass find the gradients.
 
-    `a` and `b` have the same shape, so Q has that shape too and is not a scalar: a bare
-    `Q.backward()` refuses it. Each Q[i] depends only on a[i] and b[i], so the gradient of
-    `Q.sum()` (or `Q.backward(gradient=torch.ones_like(Q))`, the tutorial's spelling) is the
-    elementwise derivative. Work on your own leaves; the caller's `a` and `b` stay untouched.
+    `a` and `b` have the same shape, and so does Q. Unless they are 0-d, Q is not a scalar, and
+    PyTorch refuses a backward pass from it as it stands (RuntimeError: "grad can be implicitly
+    created only for scalar outputs"). Each Q[i] depends only on a[i] and b[i], so the gradient
+    of the total of Q is the elementwise derivative. Each gradient has the shape, dtype and
+    device of its input and carries no graph. The caller's `a` and `b`, which may require grad
+    themselves, are left as they were: `requires_grad` unchanged, nothing added to their `.grad`.
     """
     # TODO: autograd's gradients of Q = 3a³ − b² equal 9a² and −2b
     raise NotImplementedError("04_autograd_basics.q_gradients is not done yet (stuck? dojo hint 04 q_gradients)")
 
 
 def vjp(f: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, v: torch.Tensor | None = None) -> torch.Tensor:
-    """Return the vector-Jacobian product vᵀJ of y = f(x) at x, using `y.backward(v)`.
+    """Return the vector-Jacobian product vᵀJ of y = f(x) at x, computed by a backward pass from y.
 
     `y` may have any shape; `v` has the shape of `y` and weights each output element: the result
-    is sum_i v[i] * dy[i]/dx, shaped like `x`. Summing `y` first is the same as v = ones, which is
-    right only for that one v.
+    is sum_i v[i] * dy[i]/dx, with the shape, dtype and device of `x`, and carries no graph.
+    That weighted sum is what a backward pass from a non-scalar `y` computes when it is given
+    `v`. Adding up `y` first gives the product for v = ones, and only for that v.
 
-    With `v=None`, behave like `y.backward()`: fine for a scalar `y` (its gradient), and for a
-    non-scalar `y` let PyTorch's own RuntimeError ("grad can be implicitly created only for
-    scalar outputs") reach the caller. Do not paper over it by summing: the error is there
-    because a non-scalar output has no single gradient. Leave the caller's `x` untouched.
+    `v=None` means what it means to a backward pass from `y` given nothing: for a scalar `y`, its
+    gradient; for a `y` with more than one element, PyTorch's own RuntimeError ("grad can be
+    implicitly created only for scalar outputs") reaches the caller. Do not paper over it: the
+    error is there because such an output has no single gradient. The caller's `x` is left as it
+    was (`requires_grad` unchanged, nothing in its `.grad`).
     """
-    # TODO: vᵀJ for a non-scalar output with y.backward(v); v=None behaves like backward()
+    # TODO: vᵀJ for an output of any shape; v=None behaves like a bare backward pass
     raise NotImplementedError("04_autograd_basics.vjp is not done yet (stuck? dojo hint 04 vjp)")
 
 
@@ -76,9 +84,11 @@ def graph_node_names(y: torch.Tensor) -> list[str]:
     inputs in the order PyTorch lists them). Each entry of `next_functions` is a pair
     `(node, input_nr)`; the node is None for an input that needs no gradient (a constant): skip
     it. A node reached twice (x * x, or a tensor used by two operations) is listed once, at its
-    first visit. Name a node by its class, `type(node).__name__`: "MulBackward0",
-    "AccumulateGrad" (the node that adds into a leaf's .grad). A tensor without a grad_fn (a
-    leaf, or one made without grad) has an empty graph: return [].
+    first visit; two nodes of the same class (two separate exp() calls) are two entries. Name a
+    node by its class, as a tensor's repr shows it (`grad_fn=<MulBackward0>`): "MulBackward0",
+    "AccumulateGrad" (the node that adds into a leaf's .grad), never a qualified name or an
+    address. A tensor without a grad_fn (a leaf, or one made without grad) has an empty graph:
+    return [].
 
     Example: for a and b that require grad, (a.exp() * b).sum() gives
     ["SumBackward0", "MulBackward0", "ExpBackward0", "AccumulateGrad", "AccumulateGrad"].
@@ -90,58 +100,75 @@ def graph_node_names(y: torch.Tensor) -> list[str]:
 def predict_without_graph(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """Return `model(x)` computed without recording an autograd graph.
 
-    At inference time a graph is pure cost: every operation would save its inputs for a backward
-    that never comes. Run the forward pass under `torch.no_grad()`: the result has no grad_fn and
-    does not require grad, and nothing is saved along the way. `model(x).detach()` returns the
-    same numbers, but only after the whole graph was built and thrown away.
+    At inference time a graph is pure cost: every recorded operation keeps its inputs alive for
+    a backward pass that never comes. The result holds what `model(x)` gives (in the mode the
+    model is in), does not require grad and has no grad_fn, and nothing was recorded on the way:
+    no tensor is saved for a backward pass during the call. A result cut loose from its graph
+    after the forward pass has the right flags, but the graph's memory was spent all the same.
 
-    Leave the model as you found it: its parameters still require grad afterwards (the caller
-    trains it next), its train/eval mode unchanged (`model.eval()` is a different switch: it
-    changes dropout and batch norm, not autograd), and grad mode on once the call returns.
+    The result is an ordinary tensor: later computations that do record a graph may use it (as
+    the target of another model's loss, say). Leave the model and the program as you found them:
+    every parameter keeps its `requires_grad` (the caller trains the model next, and a parameter
+    the caller froze stays frozen); the model keeps its train/eval mode (that switch changes
+    dropout and batch norm, not autograd); and whether autograd records operations is, once the
+    call returns or raises, what it was before the call. An exception from the model reaches the
+    caller.
     """
-    # TODO: model(x) under torch.no_grad(): no graph recorded, the model left as it was
+    # TODO: model(x) with no graph recorded; the model and grad mode left as they were
     raise NotImplementedError("04_autograd_basics.predict_without_graph is not done yet (stuck? dojo hint 04 predict_without_graph)")
 
 
 def freeze_all_but_last(model: nn.Sequential) -> nn.Sequential:
     """Freeze every parameter of `model` except those of its last module, in place; return `model`.
 
-    Fine-tuning a pretrained network often trains only the final layer. A frozen parameter is the
-    same `nn.Parameter` object with `requires_grad` turned off, so `backward()` leaves its `.grad`
-    None and an optimizer built over `model.parameters()` still holds the very same objects.
+    Fine-tuning a pretrained network often trains only the final layer. `model` arrives with
+    every parameter trainable. Afterwards no parameter of the modules before the last one
+    requires grad (weights, biases, a norm layer's scale and shift: all of them), so a backward
+    pass leaves their `.grad` None, while the parameters of the last module, `model[-1]`, still
+    do. If the last module has no parameters (an activation), every parameter ends up frozen; a
+    model of one module keeps all of its parameters trainable. The modules may have names
+    instead of numbers (a Sequential built from an OrderedDict).
 
-    `p.detach()` does not freeze `p`: it returns a new tensor and `p` keeps requiring grad;
-    replacing a parameter by a new one breaks the optimizer's references. Change the flag in
-    place: `requires_grad_(False)` (tensors and modules both have it). The last module,
-    `model[-1]`, keeps all of its parameters trainable.
+    A frozen parameter is the same `nn.Parameter` object as before, now not requiring grad: an
+    optimizer built over `model.parameters()` before the call holds these very objects. The
+    traps, by their symptoms: the model's parameters still require grad after the call (a copy
+    was frozen, not the parameter); the model holds new parameter objects that the optimizer
+    does not know; the last module's weight frozen along with the rest.
     """
-    # TODO: requires_grad_(False) in place on every parameter but the last module's
+    # TODO: freeze every parameter except the last module's, in place
     raise NotImplementedError("04_autograd_basics.freeze_all_but_last is not done yet (stuck? dojo hint 04 freeze_all_but_last)")
 
 
 def gradients(loss: torch.Tensor, params: Sequence[torch.Tensor]) -> tuple[torch.Tensor, ...]:
-    """Return d loss / d p for each p in `params` (in order), without touching any `.grad`.
+    """Return the tuple of d loss / d p for each p in `params`, in order, touching no `.grad`.
 
-    `loss` is a scalar computed from `params`, leaf tensors that require grad (a model's weights,
-    say). `loss.backward()` would *add* into each `p.grad`, on top of whatever the caller keeps
-    there (an optimizer's pending gradients). `torch.autograd.grad(outputs, inputs)` returns the
-    gradients instead and leaves every `.grad` exactly as it was: None stays None, an existing
-    value stays unchanged. This is how gradient penalties and meta-learning compute a gradient
-    in the middle of a training step. Return a tuple with one tensor per parameter.
+    `loss` is a scalar computed from `params` (leaf tensors that require grad: a model's
+    weights, say), and maybe from other tensors that require grad. The result holds one tensor
+    per parameter, with its shape, dtype and device, carrying no graph. Gradient penalties and
+    meta-learning need such a gradient in the middle of a training step, while the tensors'
+    `.grad` hold what the training loop put there. So after the call every `.grad` is exactly as
+    it was, for `params` and for every other tensor in the graph of `loss`: None stays None, a
+    stored gradient keeps its values. A plain backward pass *adds* into them: the optimizer
+    would then step with the sum of two gradients. Whether the graph of `loss` can be used again
+    after the call is up to you.
     """
-    # TODO: torch.autograd.grad: the gradients returned, every .grad left as it was
+    # TODO: the gradients returned as a tuple, every .grad left as it was
     raise NotImplementedError("04_autograd_basics.gradients is not done yet (stuck? dojo hint 04 gradients)")
 
 
 def second_derivative(f: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> torch.Tensor:
-    """Return f''(x) for an elementwise function `f` (f(x)[i] depends on x[i] only).
+    """Return f''(x), the second derivative of an elementwise function `f`, computed by autograd.
 
-    Differentiate twice with `torch.autograd.grad`. The first derivative must itself be part of
-    a graph, or there is nothing left to differentiate: pass `create_graph=True` to the first
-    call. The second call needs no graph, and the result must carry none (no grad_fn, no
-    requires_grad): shape, dtype and device of `x`. Because `f` is elementwise, the gradient of
-    `f(x).sum()` is f'(x) elementwise, and likewise for f'. Leave the caller's `x` untouched.
-    `f` is not linear (a linear f has f' constant, with no graph back to x).
+    `f` is elementwise (f(x)[i] depends on x[i] only) and not linear, like sin or t**3; `x` has
+    any shape, 0-d included. The result holds f''(x[i]) at each i, has the shape, dtype and
+    device of `x`, and carries no graph (it does not require grad and has no grad_fn). The
+    caller's `x`, which may require grad itself, is left as it was: `requires_grad` unchanged,
+    nothing added to its `.grad`.
+
+    Differentiating twice is where autograd's bookkeeping shows. A first derivative computed the
+    ordinary way is a plain tensor with no graph behind it, and differentiating it again fails
+    (RuntimeError: "element 0 of tensors does not require grad and does not have a grad_fn");
+    and a gradient left to accumulate between the two passes comes back as f' + f''.
     """
-    # TODO: f''(x) by differentiating twice; create_graph=True on the first pass
+    # TODO: f''(x) by differentiating twice; the first derivative needs a graph of its own
     raise NotImplementedError("04_autograd_basics.second_derivative is not done yet (stuck? dojo hint 04 second_derivative)")
