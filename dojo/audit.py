@@ -116,7 +116,19 @@ def exercise_docstring(source: str, name: str) -> str:
 
 
 def docstring_names(text: str) -> set[str]:
-    return set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", text))
+    """The API names a docstring mentions: a name in code form (inside backticks, after a dot as
+    in `x.view`, or before a parenthesis as in `clone()`), or a distinctive identifier anywhere
+    (`zeros_like`, `DataLoader`). A plain English word does not count: "view", "tensor" or
+    "grad" in a sentence describe the contract; `view` or `.grad()` name the API."""
+    names = set()
+    for span in re.findall(r"`([^`]*)`", text):
+        names |= set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", span))
+    names |= set(re.findall(r"\.([A-Za-z_][A-Za-z0-9_]*)", text))
+    names |= set(re.findall(r"([A-Za-z_][A-Za-z0-9_]*)\s*\(", text))
+    for word in re.findall(r"[A-Za-z_][A-Za-z0-9_]*", text):
+        if "_" in word.strip("_") or any(c.isupper() for c in word[1:]):
+            names.add(word)
+    return names
 
 
 def audit_docstrings(root: Path, katas: tuple[Kata, ...]) -> list[DocAudit]:
