@@ -30,23 +30,22 @@ def make_loader(
     seed: int = 0,
     collate_fn: Callable[[Any], Any] | None = None,
 ) -> DataLoader:
-    """Return a shuffling `DataLoader` over `dataset` built from these settings, each of which
-    must take effect where it means something and be left out where it does not.
+    """Return a `DataLoader` over `dataset` that reshuffles at every epoch, with each of these
+    settings taking effect where it means something and left out where it does not:
 
-    - `batch_size`, `num_workers` and `collate_fn` (None: the default collate) are passed as
-      they are; the loader shuffles (`shuffle=True`).
-    - `persistent_workers` (keep the worker processes alive between epochs) and
-      `prefetch_factor` (batches each worker loads ahead) only exist with worker processes.
-      With `num_workers=0` leave them out: DataLoader refuses them ("ValueError:
-      persistent_workers option needs num_workers > 0", "ValueError: prefetch_factor option
-      could only be specified in multiprocessing...").
-    - `pin_memory` (page-locked batches, so the copy to the GPU can be asynchronous) only helps
-      where there is an accelerator: ask `torch.accelerator.is_available()`. Without one,
-      DataLoader warns at every epoch ("'pin_memory' argument is set as true but no accelerator
-      is found, then device pinned memory won't be used.") and pins nothing: pass False there.
-    - The order must depend on `seed` only: give the loader its own `torch.Generator` seeded
-      with `seed`, so two loaders built with the same seed visit the samples in the same order,
-      whatever else used the global random number generator.
+    - `batch_size`, `num_workers` and `collate_fn` (None: the default collate) as given.
+    - `persistent_workers` and `prefetch_factor` apply to worker processes: with workers, the
+      loader has the values given; with `num_workers=0` the call must still succeed, whatever
+      their values (a loader built naively refuses them: "ValueError: persistent_workers option
+      needs num_workers > 0", "ValueError: prefetch_factor option could only be specified in
+      multiprocessing...").
+    - `pin_memory=True` pins the batches on a machine with an accelerator (a GPU) to copy them
+      to. On a machine without one the loader must not pin, and must not warn at every epoch
+      ("'pin_memory' argument is set as true but no accelerator is found, then device pinned
+      memory won't be used.").
+    - The order depends on `seed` alone: two loaders built with the same seed visit the samples
+      in the same order, whatever else drew from the global random number generator before or
+      in between, and another seed gives another order.
     """
     # BEGIN SOLUTION
     extra: dict[str, Any] = {}
@@ -125,13 +124,14 @@ class InMemoryDataset(Dataset):
 
 def move_batch(batch: Sequence[torch.Tensor], device: torch.device | str) -> Sequence[torch.Tensor]:
     """Return `batch` (a tuple or list of tensors, as a DataLoader gives it) with every tensor
-    moved to `device`, in a container of the same type (a tuple stays a tuple, a list a list).
+    moved to `device`, values unchanged, in a container of the same type (a tuple stays a tuple,
+    a list a list).
 
-    Move each tensor with `Tensor.to`, passing `non_blocking=True` only for a tensor whose
-    `is_pinned()` is true, as batches from a loader with `pin_memory=True` on a GPU machine are.
-    A copy from pinned (page-locked) memory runs asynchronously and overlaps with GPU work;
-    from ordinary memory the copy cannot, and the flag only misleads the reader. Decide per
-    tensor: a batch can mix pinned and unpinned tensors.
+    A tensor in page-locked ("pinned") memory, as a `pin_memory=True` loader gives them on a GPU
+    machine, is copied without making the host wait, so the copy overlaps with the GPU's work.
+    Every other tensor is copied the ordinary, blocking way: asking for a copy that does not wait
+    from ordinary (pageable) memory gets a synchronous copy anyway and only misleads the reader.
+    Decide per tensor: a batch can mix pinned and unpinned tensors.
     """
     # BEGIN SOLUTION
     return type(batch)(t.to(device, non_blocking=t.is_pinned()) for t in batch)
@@ -143,22 +143,21 @@ def samples_per_second(
 ) -> float:
     """Return how many samples per second `loader` delivers to `device`, as a float.
 
-    Go through the loader once, moving each batch to `device` with `move_batch`. A batch is a
-    tuple or list of tensors whose first tensor holds the samples along dim 0: a batch of 64
-    samples counts 64 (not 1, and not `len(batch)`, the number of tensors in it); the last
-    batch may be smaller.
+    Go through the loader once, moving every batch to `device` as `move_batch` does. A batch is
+    a tuple or list of tensors whose first tensor holds the samples along dim 0: a batch of 64
+    samples counts 64 (not 1, and not the number of tensors in it); the last batch may be short.
 
-    Measure honestly:
+    Measure honestly (time with one of the clocks of Python's `time` module):
     - The first `warmup_batches` batches are fetched and moved but neither timed nor counted:
       they pay for starting the workers, filling the prefetch queue and warming the allocator.
-      Start the clock after them; if no batch is left to time, raise `ValueError` (with a
-      message that mentions the warm-up).
-    - On a CUDA device, copies (and kernels) run asynchronously: call `torch.cuda.synchronize()`
-      before starting the clock (so work queued earlier is not counted) and again before
-      stopping it (so the last copies are), and only there: a synchronization per batch would
-      keep loading and copying from overlapping and understate the throughput. No
-      synchronization for any other device (on a machine without CUDA the CUDA calls raise).
-    - Read the clock with `time.perf_counter()`.
+      Every later batch is timed from the moment its fetch begins.
+      If no batch is left to time after them, raise `ValueError` with a message that mentions
+      the warm-up.
+    - On a CUDA device copies and kernels run asynchronously. GPU work queued before the call
+      must not be counted, and the clock must not stop before the last copies have arrived;
+      but waiting for the GPU after every batch would keep loading and copying from
+      overlapping and understate the throughput: wait only right before each clock reading.
+      For any other device do not wait on CUDA at all (on a machine without CUDA that raises).
     """
     # BEGIN SOLUTION
     device = torch.device(device)

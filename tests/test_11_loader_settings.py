@@ -424,13 +424,33 @@ class _FakeTime:
         self.syncs += 1
         self.now = max(self.now, self.busy_until)
 
-    def install(self, m) -> None:
-        """Patch the clocks and CUDA on the monkeypatch context `m` (for the call under test only)."""
-        for name in ("perf_counter", "monotonic", "time"):
-            m.setattr(time, name, self.clock)
+    def clock_ns(self) -> int:
+        return round(self.now * 1e9)
+
+    def install(self, m, kata=None) -> None:
+        """Patch the clocks and CUDA on the monkeypatch context `m` (for the call under test only).
+
+        Any clock of the time module will do, also one the kata imported by name
+        (`from time import perf_counter`), and any way of waiting for the GPU."""
+        clocks = {name: self.clock for name in ("perf_counter", "monotonic", "time", "process_time")}
+        clocks.update({f"{name}_ns": self.clock_ns for name in ("perf_counter", "monotonic", "time")})
+        originals = {getattr(time, name): name for name in clocks}
+        for name, fake_clock in clocks.items():
+            m.setattr(time, name, fake_clock)
+        for attr, value in list(vars(kata).items()) if kata is not None else []:
+            if callable(value) and value in originals:
+                m.setattr(kata, attr, clocks[originals[value]])
         m.setattr(torch.cuda, "synchronize", self.synchronize)  # counts calls; on the CPU it should see none
-        original = torch.Tensor.to
+        if hasattr(torch, "accelerator") and hasattr(torch.accelerator, "synchronize"):
+            m.setattr(torch.accelerator, "synchronize", self.synchronize)
         fake = self
+
+        class _Stream:
+            def synchronize(self) -> None:
+                fake.synchronize()
+
+        m.setattr(torch.cuda, "current_stream", lambda *a, **k: _Stream())
+        original = torch.Tensor.to
 
         def to(tensor, *args, **kwargs):
             fake.moved.append(id(tensor))
@@ -464,7 +484,7 @@ class _Batches:
 
 def _throughput(kata, monkeypatch, fake: _FakeTime, loader, device: str, warmup: int):
     with monkeypatch.context() as m:
-        fake.install(m)
+        fake.install(m, kata)
         return kata.samples_per_second(loader, torch.device(device), warmup)
 
 
