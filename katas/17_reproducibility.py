@@ -46,9 +46,7 @@ def seed_everything(seed: int) -> None:
     generator was created, which leaves the global one untouched).
     """
     # TODO: seed Python's random, NumPy's global generator, torch and every CUDA device
-    raise NotImplementedError(
-        "17_reproducibility.seed_everything is not done yet (stuck? dojo hint 17 seed_everything)"
-    )
+    raise NotImplementedError("17_reproducibility.seed_everything is not done yet (stuck? dojo hint 17 seed_everything)")
 
 
 class Augmented(Dataset):
@@ -132,9 +130,7 @@ def deterministic_mode() -> Iterator[None]:
     "on" where the caller had only asked for warnings.
     """
     # TODO: a context manager: deterministic algorithms and cuDNN flags on, the caller's four settings back afterwards
-    raise NotImplementedError(
-        "17_reproducibility.deterministic_mode is not done yet (stuck? dojo hint 17 deterministic_mode)"
-    )
+    raise NotImplementedError("17_reproducibility.deterministic_mode is not done yet (stuck? dojo hint 17 deterministic_mode)")
 
 
 def nondeterministic_ops(ops: dict[str, Callable[[], Any]]) -> list[str]:
@@ -153,9 +149,7 @@ def nondeterministic_ops(ops: dict[str, Callable[[], Any]]) -> list[str]:
     same exception type) listed as a nondeterministic operation and hidden.
     """
     # TODO: run each op in deterministic mode; list those PyTorch refuses, let every other error through
-    raise NotImplementedError(
-        "17_reproducibility.nondeterministic_ops is not done yet (stuck? dojo hint 17 nondeterministic_ops)"
-    )
+    raise NotImplementedError("17_reproducibility.nondeterministic_ops is not done yet (stuck? dojo hint 17 nondeterministic_ops)")
 
 
 def save_checkpoint(
@@ -187,9 +181,7 @@ def save_checkpoint(
     checkpoint that refuses to load ("Weights only load failed").
     """
     # TODO: save model, optimizer, scheduler, every generator's state, the loader's generator and the epoch
-    raise NotImplementedError(
-        "17_reproducibility.save_checkpoint is not done yet (stuck? dojo hint 17 save_checkpoint)"
-    )
+    raise NotImplementedError("17_reproducibility.save_checkpoint is not done yet (stuck? dojo hint 17 save_checkpoint)")
 
 
 def load_checkpoint(
@@ -217,6 +209,4 @@ def load_checkpoint(
     seed) where its state should have been restored, which replays an earlier epoch's randomness.
     """
     # TODO: load everything back into the fresh objects and generators; return the epoch
-    raise NotImplementedError(
-        "17_reproducibility.load_checkpoint is not done yet (stuck? dojo hint 17 load_checkpoint)"
-    )
+    raise NotImplementedError("17_reproducibility.load_checkpoint is not done yet (stuck? dojo hint 17 load_checkpoint)")
