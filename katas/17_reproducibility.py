@@ -191,7 +191,7 @@ def load_checkpoint(
     scheduler: torch.optim.lr_scheduler.LRScheduler,
     loader: DataLoader,
 ) -> int:
-    """Restore the run saved at `path` into the given objects; return the number of epochs completed.
+    """Restore the run saved at `path` into the given objects; return the number of epochs completed (an int).
 
     `path` was written by save_checkpoint. `model`, `optimizer`, `scheduler` and `loader` are
     fresh objects built the same way as the saved run's (the same architecture, optimizer and

@@ -776,26 +776,6 @@ class TestSaveCheckpoint:
             "save_checkpoint changed the scheduler; expected it left as it was",
         )
 
-    def test_a_checkpoint_of_an_untrained_run_resumes_too(self, kata, tmp_path):
-        seed_all(4)
-        run = build_run("cpu", seed=4)
-        path = tmp_path / "ckpt.pt"
-        kata.save_checkpoint(path, *run.objects(), 0)
-        first = train_epoch(run)
-        scramble("cpu")
-        fresh = build_run("cpu", seed=8)
-        returned = kata.load_checkpoint(path, *fresh.objects())
-        again = train_epoch(fresh)
-        check(
-            returned == 0,
-            f"load_checkpoint of a checkpoint saved with epoch 0 returned {describe(returned)}; expected 0",
-        )
-        check(
-            first == again and not differing_params(run.model, fresh.model),
-            "a checkpoint saved before any training (epoch 0, an optimizer without state yet), loaded into fresh "
-            "objects: the next epoch differs from the one the saved run trained; expected it identical",
-        )
-
 
 @exercise("load_checkpoint")
 class TestLoadCheckpoint:
@@ -855,3 +835,23 @@ class TestLoadCheckpoint:
         got = resumed(kata, device, tmp_path / "ckpt.pt")
         devices = {p.device.type for p in got.run.model.parameters()}
         check(devices == {"cuda"}, f"{SAVE} on cuda: the model's parameters are on {devices}; expected cuda")
+
+    def test_a_checkpoint_of_an_untrained_run_resumes_too(self, kata, tmp_path):
+        seed_all(4)
+        run = build_run("cpu", seed=4)
+        path = tmp_path / "ckpt.pt"
+        kata.save_checkpoint(path, *run.objects(), 0)
+        first = train_epoch(run)
+        scramble("cpu")
+        fresh = build_run("cpu", seed=8)
+        returned = kata.load_checkpoint(path, *fresh.objects())
+        again = train_epoch(fresh)
+        check(
+            returned == 0,
+            f"load_checkpoint of a checkpoint saved with epoch 0 returned {describe(returned)}; expected 0",
+        )
+        check(
+            first == again and not differing_params(run.model, fresh.model),
+            "a checkpoint saved before any training (epoch 0, an optimizer without state yet), loaded into fresh "
+            "objects: the next epoch differs from the one the saved run trained; expected it identical",
+        )
