@@ -121,6 +121,8 @@ def make_loaders(
     train_loader = DataLoader(
         train, batch_size=batch_size, shuffle=True, generator=torch.Generator().manual_seed(shuffle_seed)
     )
+    # Each pass over it still draws a worker base seed from the global generator: harmless, since
+    # its order is fixed and it has no augmentation (the training loader draws from its own).
     val_loader = DataLoader(val_part, batch_size=batch_size, shuffle=False)
     return train_loader, val_loader
     # END SOLUTION
