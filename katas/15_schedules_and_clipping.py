@@ -75,7 +75,8 @@ def train_scheduled(
     `batches` is a sequence of (x, y) pairs that can be iterated once per epoch (a list, a
     DataLoader); `loss_fn(model(x), y)` is a scalar loss; `optimizer` optimizes the model's
     parameters and `scheduler`, freshly created, sets the optimizer's learning rates. Each batch
-    is one optimizer step on that batch's gradients alone (nothing left over from the step before).
+    is one optimizer step on that batch's gradients alone (whatever the gradients held before, from
+    the step before or from before the call, is discarded).
 
     `interval` is "step": the scheduler advances once after every optimizer step, so the k-th
     step (counting from 0) runs with the learning rates of the schedule's step k; or "epoch": it
@@ -135,10 +136,10 @@ def load_checkpoint(
     strings and plain containers is refused with `pickle.UnpicklingError` before any of its code
     runs.
 
-    The traps, by their symptoms: the first resumed step runs with the learning rate of the
-    schedule's step 0 (the fresh objects' own, never replaced), later ones restart the warm-up;
-    weights that drift from the uninterrupted run's from the first step on (momentum started again
-    from zero).
+    The traps, by their symptoms: a resumed run whose learning rates start the warm-up again after
+    its first step (the fresh scheduler still counts from 0); a first resumed step at the rate of
+    the schedule's step 0 (the fresh optimizer's own), and weights that drift from the
+    uninterrupted run's from then on (momentum started again from zero).
     """
     # TODO: load the file safely, then the three load_state_dicts; return the step
     raise NotImplementedError("15_schedules_and_clipping.load_checkpoint is not done yet (stuck? dojo hint 15 load_checkpoint)")
