@@ -85,10 +85,10 @@ def fit_optimizer(
     """The same again, with a `torch.optim.SGD` optimizer doing the update; return `(a, b)`.
 
     Inputs and result as in `fit_autograd`: a and b are leaf tensors of shape (1,) that require
-    grad, with x's dtype and device, holding the values after `n_epochs` steps. The update is done
-    by one `torch.optim.SGD` over exactly a and b, with learning rate `lr` and plain steps (no
-    momentum, no weight decay), stepping once per epoch, so that the result is still exact
-    gradient descent. `x` and `y` are left as they were.
+    grad, with x's dtype and device, holding the values after `n_epochs` steps. Each epoch's update
+    is one step of a `torch.optim.SGD` over exactly a and b, with learning rate `lr` and plain
+    steps (no momentum, no weight decay), so that the result is still exact gradient descent.
+    `x` and `y` are left as they were.
 
     The trap, by its symptom: every step after the first is too long, because the optimizer
     updates a and b but leaves their gradients as they are.
