@@ -438,14 +438,14 @@ def fit_loss_fn(x, y, a0, b0, lr, n_epochs):
     return a, b
 
 
-@alternative("the loss module created inside the loop, reduction spelled out")
+@alternative("the loss module created inside the loop, reduction spelled out, both sides flattened")
 def fit_loss_fn(x, y, a0, b0, lr, n_epochs):
     a = torch.tensor([a0], dtype=x.dtype, device=x.device, requires_grad=True)
     b = torch.tensor([b0], dtype=x.dtype, device=x.device, requires_grad=True)
     optimizer = optim.SGD([a, b], lr=lr)
     for _ in range(n_epochs):
         optimizer.zero_grad()
-        loss = nn.MSELoss(reduction="mean")(b * x + a, y)
+        loss = nn.MSELoss(reduction="mean")((b * x + a).view(-1), y.view(-1))
         loss.backward()
         optimizer.step()
     return a, b
@@ -620,6 +620,20 @@ def make_train_step(model, loss_fn, optimizer):
     return train_step
 
 
+@decoy("switches to training mode once, when the step is built: a validation pass in between is not undone")
+def make_train_step(model, loss_fn, optimizer):
+    model.train()
+
+    def train_step(x, y):
+        loss = loss_fn(model(x), y)
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+        return loss.item()
+
+    return train_step
+
+
 @decoy("switches to training mode after the forward pass")
 def make_train_step(model, loss_fn, optimizer):
     def train_step(x, y):
@@ -773,12 +787,12 @@ def make_loader(x, y, batch_size, seed):
     )
 
 
-@alternative("a RandomSampler with its own generator")
+@alternative("a RandomSampler with its own generator (the loader itself has none)")
 def make_loader(x, y, batch_size, seed):
     generator = torch.Generator()
     generator.manual_seed(seed)
     sampler = RandomSampler(TensorDataset(x, y), generator=generator)
-    return DataLoader(TensorDataset(x, y), batch_size=batch_size, sampler=sampler, generator=generator)
+    return DataLoader(TensorDataset(x, y), batch_size=batch_size, sampler=sampler)
 
 
 @alternative("a BatchSampler over a seeded RandomSampler")
@@ -891,6 +905,14 @@ def validate(model, loss_fn, loader, device):
     return total / count
 
 
+@decoy("returns np.mean of the losses kept as tensors: a 0-d array, not a float")
+def validate(model, loss_fn, loader, device):
+    model.eval()
+    with torch.no_grad():
+        losses = [loss_fn(model(xb.to(device)), yb.to(device)) for xb, yb in loader]
+    return np.asarray(torch.stack(losses).mean())
+
+
 @decoy("returns a tensor, not a float")
 def validate(model, loss_fn, loader, device):
     model.eval()
@@ -938,6 +960,13 @@ def validate(model, loss_fn, loader, device):
     with torch.no_grad():
         losses = [loss_fn(yb.to(device), model(xb.to(device))).item() for xb, yb in loader]
     return float(np.mean(losses))
+
+
+@alternative("np.mean of the batch floats, returned as NumPy's float64 (a float subclass)")
+def validate(model, loss_fn, loader, device):
+    model.eval()
+    with torch.no_grad():
+        return np.mean([loss_fn(model(xb.to(device)), yb.to(device)).item() for xb, yb in loader])
 
 
 @alternative("inference_mode, and a running sum")

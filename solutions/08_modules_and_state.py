@@ -93,7 +93,8 @@ class LayerStack(nn.Module):
     """`depth` (>= 1) separate Linear(width -> width) layers with biases, applied in order, each
     followed by a ReLU (the last one too): for each layer in turn, `x = relu(layer(x))`.
 
-    `x` has shape (N, width); the result has the same shape, dtype and device. The layers live
+    `x` has shape (N, width); the result has the same shape, dtype and device, and `x` itself is
+    left unchanged. The layers live
     in an attribute named `layers`, so that the state_dict keys are exactly "layers.0.weight",
     "layers.0.bias", "layers.1.weight", ..., up to "layers.{depth-1}.bias". Each layer has its
     own weights (2 * depth parameter tensors), and moving the module to a device moves them all.

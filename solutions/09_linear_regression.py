@@ -251,8 +251,7 @@ def make_loader(x: torch.Tensor, y: torch.Tensor, batch_size: int, seed: int) ->
     batches of `batch_size` rows (the last one smaller when the rows do not divide evenly), in a
     shuffled order that changes from one epoch to the next. The orders depend on `seed` and on
     nothing else: two loaders made with the same seed give the same orders, whatever other code
-    drew random numbers in between, and building or iterating the loader leaves PyTorch's global
-    random number generator as it was.
+    drew random numbers in between, and different seeds give different orders.
 
     The trap, by its symptom: the same seed gives another order when unrelated code (a dropout
     layer, another loader) draws a random number before the loop runs.

@@ -147,6 +147,11 @@ def check_inputs_untouched(fit, name: str) -> None:
         )
 
 
+def same_values(t: torch.Tensor, ref: torch.Tensor) -> bool:
+    """t holds ref's values, whatever its shape ((N, 1) or (N,))."""
+    return t.numel() == ref.numel() and torch.equal(t.detach().reshape(-1), ref.reshape(-1))
+
+
 def count_backward_passes(call) -> int:
     """How many saved tensors a backward pass used during call(): 0 when no gradient came from autograd."""
     used = []
@@ -340,7 +345,7 @@ class TestFitLossFn:
 
         def spy(self, prediction, target):
             calls.append(self.reduction)
-            order.append(target is y and prediction.requires_grad)
+            order.append(prediction.requires_grad and not target.requires_grad and same_values(target, y))
             return original(self, prediction, target)
 
         order = []
@@ -529,7 +534,7 @@ class TestMakeTrainStep:
             expected = nn.functional.mse_loss(model(x), y).item()
         step = kata.make_train_step(model, nn.MSELoss(), torch.optim.SGD(model.parameters(), lr=0.1))
         got = step(x, y)
-        check(type(got) is float, f"train_step(x, y) returned {describe(got)}; expected a Python float (loss.item())")
+        check(isinstance(got, float), f"train_step(x, y) returned {describe(got)}; expected a Python float")
         check(
             math.isclose(got, expected, rel_tol=1e-5),
             f"train_step(x, y) returned {got}; expected the loss before the update, {expected}",
@@ -552,14 +557,15 @@ class TestMakeTrainStep:
         )
 
     def test_puts_the_model_in_training_mode(self, kata):
-        model = _SpyModel().eval()  # as a validation pass leaves it
+        model = _SpyModel()
         step = kata.make_train_step(model, nn.MSELoss(), torch.optim.SGD(model.parameters(), lr=0.1))
+        model.eval()  # a validation pass between building the step and calling it
         step(*tensors())
         modes = [training for training, _ in model.seen]
         check(
-            modes == [True],
+            modes and all(modes),
             f"train_step(x, y) on a model left in eval mode ran its forward pass with model.training = {modes}; "
-            "expected one forward pass, in training mode",
+            "expected it in training mode",
         )
         check(
             model.training, "after train_step(x, y), model.training is False; expected the model left in training mode"
@@ -571,15 +577,15 @@ class TestMakeTrainStep:
         seen = []
 
         def loss_fn(prediction, target):
-            seen.append((prediction.requires_grad, target is y))
+            seen.append((prediction.requires_grad, not target.requires_grad and same_values(target, y)))
             return ((prediction - target) ** 2).mean()
 
         step = kata.make_train_step(model, loss_fn, torch.optim.SGD(model.parameters(), lr=0.1))
         step(x, y)
         check(
             seen == [(True, True)],
-            f"train_step(x, y) called loss_fn with (prediction requires grad, target is y) = {seen}; expected one "
-            "call, loss_fn(prediction, y)",
+            f"train_step(x, y) called loss_fn with (first argument is the prediction, second is y) = {seen}; "
+            "expected one call, loss_fn(prediction, y)",
         )
 
 
@@ -637,18 +643,6 @@ class TestMakeLoader:
             first == again,
             f"two loaders with seed=7 gave different orders ({first} and {again}) when the global RNG was used in "
             "between; expected the same order: the order depends on the global random generator, not on the seed alone",
-        )
-
-    def test_the_global_generator_is_left_alone(self, kata):
-        torch.manual_seed(5)
-        before = torch.get_rng_state()
-        loader = kata.make_loader(*_pairs(), 5, seed=3)
-        _epoch_order(loader)
-        _epoch_order(loader)
-        check(
-            torch.equal(torch.get_rng_state(), before),
-            "building make_loader(..., seed=3) and iterating it twice changed PyTorch's global random generator; "
-            "expected it left as it was (the loader's orders come from the seed alone)",
         )
 
     def test_different_seeds_give_different_orders(self, kata):
@@ -789,7 +783,7 @@ class TestValidate:
             expected = nn.functional.mse_loss(model.linear(x.to(device)), y.to(device)).item()
         got = kata.validate(model, nn.MSELoss(), loader, device)
         check(
-            type(got) is float,
+            isinstance(got, float),
             f"validate(model, loss_fn, loader, {str(device)!r}) returned {describe(got)}; expected a Python float",
         )
         check(
