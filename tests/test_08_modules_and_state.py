@@ -125,10 +125,17 @@ class TestScaleShift:
     def test_weight_and_bias_are_registered_parameters(self, kata):
         m = kata.ScaleShift(3)
         got = names(m.named_parameters())
+        plain = [
+            n for n in ("weight", "bias") if isinstance(getattr(m, n, None), torch.Tensor) and n not in got
+        ]  # tensors the module holds without knowing them as parameters
         check(
             sorted(got) == ["bias", "weight"],
-            f"ScaleShift(3).named_parameters() gave the names {got}; expected ['weight', 'bias']. A tensor "
-            "stored as a plain attribute (even with requires_grad=True) is not a parameter: wrap it in nn.Parameter.",
+            f"ScaleShift(3).named_parameters() gave the names {got}; expected ['weight', 'bias']"
+            + (f". The module has {plain} as plain tensor attributes, which are not parameters." if plain else ""),
+        )
+        keys = sorted(m.state_dict())
+        check(
+            keys == ["bias", "weight"], f"ScaleShift(3).state_dict() has the keys {keys}; expected ['bias', 'weight']"
         )
 
     def test_parameters_start_as_ones_and_zeros(self, kata):

@@ -477,6 +477,11 @@ class TestLayerLinearRegression:
             names == ["linear.bias", "linear.weight"],
             f"named_parameters() has {names}; expected ['linear.bias', 'linear.weight']",
         )
+        keys = sorted(model.state_dict())
+        check(
+            keys == ["linear.bias", "linear.weight"],
+            f"LayerLinearRegression().state_dict() has the keys {keys}; expected ['linear.bias', 'linear.weight']",
+        )
 
     def test_forward_is_the_layers_output(self, kata):
         model = kata.LayerLinearRegression()
