@@ -2,11 +2,11 @@
 
 One tiny problem, y = a + b*x, solved again and again while PyTorch takes over one piece of the
 work at a time: gradients computed by hand in NumPy, then by autograd, the update by an optimizer,
-the loss by a loss module, the model by an nn.Module (first with its own nn.Parameters, then with
-an nn.Linear inside), one training step wrapped in a closure, mini-batches from a DataLoader, and
-a validation loop that must not train. Every step lands on the same least-squares line
-(a ~ 1.02, b ~ 1.97 for the data of `make_data`). Run `dojo` to see which exercise is next and
-`dojo hint 09` when stuck.
+the loss by a loss module, the model by an nn.Module (first holding its own parameters, then built
+from a layer), one training step wrapped in a closure, mini-batches from a DataLoader, and a
+validation loop that must not train. Every step lands on the same least-squares line (a ~ 1.02,
+b ~ 1.97 for the data of `make_data`). Run `dojo` to see which exercise is next and `dojo hint 09`
+when stuck.
 """
 
 from collections.abc import Callable
@@ -39,16 +39,19 @@ def make_data() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
 
 
 def fit_numpy(x: np.ndarray, y: np.ndarray, a0: float, b0: float, lr: float, n_epochs: int) -> tuple[float, float]:
-    """Fit y = a + b*x by batch gradient descent in plain NumPy; return the final `(a, b)` as floats.
+    """Fit y = a + b*x by batch gradient descent in NumPy; return the final `(a, b)` as Python floats.
 
-    `x` and `y` are arrays of shape (N, 1). Start from `a = a0`, `b = b0`; each epoch computes
-    the mean squared error over all N points, its gradient by hand, and takes one step of size
-    `lr` against the gradient. No torch here: writing the gradient yourself is what the later
-    exercises hand over to autograd.
+    `x` and `y` are float arrays of shape (N, 1). Start from `a = a0`, `b = b0` and take
+    `n_epochs` steps (none when it is 0: the result is then `(a0, b0)`, as floats). Each step
+    moves a and b together, by `lr` times the gradient of the mean squared error over all N points,
+    (1/N) * sum((a + b*x - y)²), both partial derivatives taken at the same current (a, b), and
+    against the gradient. Deriving that gradient is the exercise: the later exercises hand it to
+    autograd. `x` and `y` are left unchanged.
 
-    MSE = mean((a + b*x - y)**2). Differentiate it: both partial derivatives carry a factor 2 and
-    a mean. Leave one out and the fit still converges, only slower, to the wrong point after a
-    fixed number of epochs; get the sign wrong and it runs away. Do not modify `x` or `y`.
+    The traps, by their symptoms: after many epochs the fit lands on the right line, but after a
+    few it is somewhere else (a gradient too small or too large by a constant factor is another
+    step size in disguise); or a and b grow without bound (a step along the gradient, not
+    against it).
     """
     # BEGIN SOLUTION
     a, b = float(a0), float(b0)
@@ -66,20 +69,20 @@ def fit_numpy(x: np.ndarray, y: np.ndarray, a0: float, b0: float, lr: float, n_e
 def fit_autograd(
     x: torch.Tensor, y: torch.Tensor, a0: float, b0: float, lr: float, n_epochs: int
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """The same gradient descent, with autograd computing the gradients; return `(a, b)`.
+    """The same gradient descent on the mean squared error, with autograd computing the gradients.
 
-    `x` and `y` are float tensors of shape (N, 1) on any device. Create `a` and `b` as tensors of
-    shape (1,) holding `a0` and `b0`, with x's dtype and device, that require grad; each epoch
-    computes the MSE, calls `backward()`, updates a and b in place, then zeroes their gradients.
-    Return a and b themselves: leaf tensors that still require grad.
+    `x` and `y` are float tensors of shape (N, 1) on any device, with any float dtype. Return
+    `(a, b)`: tensors of shape (1,) with x's dtype and device, holding the values after `n_epochs`
+    steps from `a0` and `b0` (the same steps as `fit_numpy`'s, to float precision). They are leaf
+    tensors that require grad, the very tensors whose gradients autograd computed in every epoch,
+    so that the caller can go on training them. Each epoch's gradient is found by a backward pass
+    through the loss. `x` and `y` are left as they were (values, no `requires_grad`, no `.grad`).
 
-    - The update must not be recorded by autograd: do it inside `torch.no_grad()`. An in-place
-      update of a leaf that requires grad, outside it, raises a RuntimeError.
-    - `a = a - lr * a.grad` makes a *new* tensor, no longer the leaf whose `.grad` autograd fills.
-    - `.grad` accumulates across `backward()` calls: without zeroing it each epoch, every step uses
-      the sum of all gradients so far.
-    - `torch.randn(1, requires_grad=True).to(device)` is not a leaf either (the copy is); create
-      the tensor directly on the device.
+    The traps, by their symptoms: the update raises "a leaf Variable that requires grad is being
+    used in an in-place operation"; after the first epoch `a.grad` is None (the name `a` now
+    points at a computed tensor, not at the leaf); every step after the first is too long (the
+    gradients of all epochs so far add up); the tensors are made, then moved to x's device, and
+    their `.grad` stays None.
     """
     # BEGIN SOLUTION
     a = torch.tensor([a0], dtype=x.dtype, device=x.device, requires_grad=True)
@@ -101,12 +104,16 @@ def fit_autograd(
 def fit_optimizer(
     x: torch.Tensor, y: torch.Tensor, a0: float, b0: float, lr: float, n_epochs: int
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """The same again, with `torch.optim.SGD` doing the update; return `(a, b)`.
+    """The same again, with a `torch.optim.SGD` optimizer doing the update; return `(a, b)`.
 
-    Create a and b as in `fit_autograd`, then an `optim.SGD` over `[a, b]` with learning rate `lr`
-    (no momentum). Each epoch: loss, `backward()`, `optimizer.step()`, `optimizer.zero_grad()`.
-    The optimizer does the `no_grad` update for you, for any number of parameters; it does not
-    zero the gradients unless asked.
+    Inputs and result as in `fit_autograd`: a and b are leaf tensors of shape (1,) that require
+    grad, with x's dtype and device, holding the values after `n_epochs` steps. Each epoch's update
+    is one step of a `torch.optim.SGD` over exactly a and b, with learning rate `lr` and plain
+    steps (no momentum, no weight decay), so that the result is still exact gradient descent.
+    `x` and `y` are left as they were.
+
+    The trap, by its symptom: every step after the first is too long, because the optimizer
+    updates a and b but leaves their gradients as they are.
     """
     # BEGIN SOLUTION
     a = torch.tensor([a0], dtype=x.dtype, device=x.device, requires_grad=True)
@@ -124,11 +131,16 @@ def fit_optimizer(
 def fit_loss_fn(
     x: torch.Tensor, y: torch.Tensor, a0: float, b0: float, lr: float, n_epochs: int
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """The same again, with `nn.MSELoss` computing the loss; return `(a, b)`.
+    """The same again, with an `nn.MSELoss` module computing the loss; return `(a, b)`.
 
-    As `fit_optimizer`, but the loss comes from an `nn.MSELoss()` module, created once before the
-    loop and called each epoch as `loss_fn(prediction, y)`. Its default reduction, 'mean', is
-    what the gradient step size assumes; `reduction='sum'` multiplies the gradient by N.
+    Inputs, result and update as in `fit_optimizer`. Each epoch's loss comes from calling an
+    `nn.MSELoss` module once, on the prediction and `y` (in that order), with the mean over the N
+    points as its reduction, so that the steps are still those of `fit_numpy`. `x` and `y` are
+    left as they were.
+
+    The trap, by its symptom: the fit runs away, or lands elsewhere after a few epochs, because a
+    loss that adds up the N squared errors instead of averaging them makes every gradient N times
+    larger.
     """
     # BEGIN SOLUTION
     a = torch.tensor([a0], dtype=x.dtype, device=x.device, requires_grad=True)
@@ -145,16 +157,20 @@ def fit_loss_fn(
 
 
 class ManualLinearRegression(nn.Module):
-    """The model as an nn.Module: y = a + b*x, with `a` and `b` its own parameters.
+    """The model as an nn.Module that holds its own parameters: `forward(x) = a + b * x`.
 
-    In `__init__`, create `self.a` and `self.b` as `nn.Parameter`s of shape (1,), float32,
-    drawn from `torch.randn` (so `torch.manual_seed` makes a model reproducible). In `forward`,
-    return `a + b * x` for `x` of shape (N, 1).
+    The module's parameters are `a` and `b` (attributes `model.a`, `model.b`), each a float32
+    tensor of shape (1,) that requires grad, with a random starting value drawn from a standard
+    normal distribution by PyTorch's global random number generator (so that after the same
+    `torch.manual_seed` two models start alike, and after different seeds differently).
+    `list(model.parameters())` holds exactly those two, the state_dict keys are "a" and "b", and
+    moving the model to a device moves both. `forward` takes x of shape (N, 1) and returns a
+    tensor of shape (N, 1) on x's device.
 
-    Wrapping a tensor in `nn.Parameter` and assigning it to an attribute registers it: it then
-    appears in `model.parameters()` (what an optimizer takes), in `state_dict()` (what gets
-    saved) and moves with `model.to(device)`. A plain tensor attribute, even one that requires
-    grad, does none of these.
+    The trap, by its symptom: `model.a` requires grad and even gets a gradient, yet
+    `list(model.parameters())` and the state_dict are empty, an optimizer refuses the model
+    ("optimizer got an empty parameter list"), and after moving the model to a GPU the forward
+    pass fails with tensors on two devices.
     """
 
     def __init__(self) -> None:
@@ -171,13 +187,17 @@ class ManualLinearRegression(nn.Module):
 
 
 class LayerLinearRegression(nn.Module):
-    """The same model, built from a layer: one `nn.Linear` with 1 input and 1 output feature.
+    """The same model, built from PyTorch's own fully connected layer instead of hand-made
+    parameters: `model.linear` is an instance of that layer class, with one input feature and one
+    output feature. Its bias plays the part of a, its weight (shape (1, 1)) the part of b.
 
-    In `__init__`, create the layer as `self.linear`; in `forward`, return `self.linear(x)` for
-    `x` of shape (N, 1). The layer's `bias` plays the part of a and its `weight` (shape (1, 1))
-    the part of b. A module assigned to an attribute is a submodule: its parameters show up
-    in the outer model's `parameters()` and `state_dict()` (as "linear.weight", "linear.bias").
-    Create the layer in `__init__`: a layer created in `forward` is a new, untrained one every call.
+    The model's parameters are the layer's, under the keys "linear.weight" and "linear.bias" (in
+    `named_parameters()` and the state_dict). `forward` takes x of shape (N, 1) and returns the
+    layer's output for it, of shape (N, 1): bias + weight * x. The model computes with the same
+    layer on every call, so training its parameters changes what it computes.
+
+    The trap, by its symptom: the model's output changes from one call to the next on the same
+    input, its parameter list is empty, and training does nothing.
     """
 
     def __init__(self) -> None:
@@ -197,12 +217,16 @@ def make_train_step(
 ) -> Callable[[torch.Tensor, torch.Tensor], float]:
     """Return a function `train_step(x, y)` that performs one training step and returns the loss.
 
-    The returned function remembers `model`, `loss_fn` and `optimizer` (a closure), so the training
-    loop only hands it a batch. One step: put the model in training mode (`model.train()`: a
-    validation pass may have left it in eval mode), predict, compute `loss_fn(prediction, y)`,
-    backpropagate, update with the optimizer and zero the gradients. Return the loss computed
-    before the update as a Python float (`loss.item()`): a tensor would keep the whole graph
-    alive in every list it is appended to.
+    The returned function remembers `model`, `loss_fn` and `optimizer`, so that the training loop
+    only hands it a batch (x and y already on the model's device). Building it trains nothing.
+    Each call:
+    - runs the model on x in training mode, whatever mode the model was left in (a validation
+      pass leaves it in eval mode), and leaves it in training mode;
+    - computes the loss as `loss_fn(prediction, y)`, in that order;
+    - takes one optimizer step with the gradient of that loss, and of that loss only: successive
+      calls do not mix their gradients;
+    - returns the loss computed before the update, as a Python float (a tensor would keep its
+      whole graph alive in every list it is appended to).
     """
 
     # BEGIN SOLUTION
@@ -219,12 +243,18 @@ def make_train_step(
 
 
 def make_loader(x: torch.Tensor, y: torch.Tensor, batch_size: int, seed: int) -> DataLoader:
-    """Return a DataLoader of mini-batches `(x_batch, y_batch)` over the pairs of `x` and `y`.
+    """Return a `torch.utils.data.DataLoader` of mini-batches `(x_batch, y_batch)` over the rows of
+    `x` and `y`.
 
-    Wrap the tensors in a `TensorDataset` (it pairs row i of x with row i of y). The loader must
-    shuffle, so each epoch visits the samples in a new order, and must be reproducible: give it
-    its own `torch.Generator` seeded with `seed`, so the order depends on `seed` only, not on
-    whatever else used the global random number generator before the loop ran.
+    `x` and `y` have the same number of rows; row i of `y_batch` is the row of `y` that goes with
+    row i of `x_batch`. Each pass over the loader (an epoch) visits every row exactly once, in
+    batches of `batch_size` rows (the last one smaller when the rows do not divide evenly), in a
+    shuffled order that changes from one epoch to the next. The orders depend on `seed` and on
+    nothing else: two loaders made with the same seed give the same orders, whatever other code
+    drew random numbers in between, and different seeds give different orders.
+
+    The trap, by its symptom: the same seed gives another order when unrelated code (a dropout
+    layer, another loader) draws a random number before the loop runs.
     """
     # BEGIN SOLUTION
     dataset = TensorDataset(x, y)
@@ -242,10 +272,14 @@ def train_minibatches(
 ) -> list[float]:
     """Train for `n_epochs` epochs of mini-batches; return every batch's loss, in order.
 
-    Each epoch iterates over the whole `loader` again (a fresh pass, so a shuffling loader gives a
-    fresh order); each batch `(x_batch, y_batch)` is moved to `device` (the data stays on the CPU,
-    the model may live on a GPU) and handed to `train_step`, which returns the batch's loss as a
-    float. The result has one float per batch: `n_epochs * len(loader)` of them.
+    Each epoch is a fresh, complete pass over `loader` (so a shuffling loader gives a fresh order).
+    Each batch `(x_batch, y_batch)` is moved to `device` (the loader gives CPU tensors; the model
+    may live on a GPU) and handed to `train_step(x_batch, y_batch)`, which returns the batch's
+    loss as a float. The result is a list of those floats, one per batch in the order trained:
+    `n_epochs * len(loader)` of them (an empty list for 0 epochs).
+
+    The trap, by its symptom: training on a GPU fails with "Expected all tensors to be on the
+    same device".
     """
     # BEGIN SOLUTION
     losses = []
@@ -264,13 +298,17 @@ def validate(
 ) -> float:
     """Return the mean validation loss of `model` over `loader`, as a Python float, without training.
 
-    For each batch: move it to `device`, predict, compute `loss_fn(prediction, y_batch)`, keep
-    its value; return the mean of the batch losses (with equal-sized batches, the mean over all
-    samples). Validation measures the model, it must not change it:
-    - `model.eval()` first: layers such as dropout and batch norm behave differently in training.
-    - run the batches under `torch.no_grad()`: no graph is built, no memory kept for a backward
-      that never comes.
-    - no `backward()`, no optimizer step: the parameters and their `.grad` stay as they were.
+    Each batch `(x_batch, y_batch)` is moved to `device`, and its loss is `loss_fn(prediction,
+    y_batch)` for the model's prediction on `x_batch`; the result is the mean of the batch
+    losses, each batch counting once whatever its size. The model predicts in eval mode (dropout
+    and batch norm in their inference behaviour) and is left in eval mode afterwards (the next
+    training step switches it back). No autograd graph is recorded during the pass, and the
+    caller's own autograd setting is as it was afterwards. Validation measures the model without
+    changing it: its parameters and their stored `.grad` (None or values) are as they were.
+
+    The traps, by their symptoms: the validation loss changes from one call to the next on the
+    same model (dropout still active); memory grows during validation (a graph built for a
+    backward pass that never comes); the model's parameters move during validation.
     """
     # BEGIN SOLUTION
     model.eval()

@@ -13,6 +13,14 @@ from dojo.testing import check, check_tensor, describe, exercise
 META = torch.device("meta")
 
 
+@pytest.fixture(autouse=True)
+def _grad_mode_restored():
+    """A predict that switches autograd off for good must fail its own test, not every later one."""
+    enabled = torch.is_grad_enabled()
+    yield
+    torch.set_grad_enabled(enabled)
+
+
 def names(pairs) -> list[str]:
     return [name for name, _ in pairs]
 
@@ -117,10 +125,17 @@ class TestScaleShift:
     def test_weight_and_bias_are_registered_parameters(self, kata):
         m = kata.ScaleShift(3)
         got = names(m.named_parameters())
+        plain = [
+            n for n in ("weight", "bias") if isinstance(getattr(m, n, None), torch.Tensor) and n not in got
+        ]  # tensors the module holds without knowing them as parameters
         check(
             sorted(got) == ["bias", "weight"],
-            f"ScaleShift(3).named_parameters() gave the names {got}; expected ['weight', 'bias']. A tensor "
-            "stored as a plain attribute (even with requires_grad=True) is not a parameter: wrap it in nn.Parameter.",
+            f"ScaleShift(3).named_parameters() gave the names {got}; expected ['weight', 'bias']"
+            + (f". The module has {plain} as plain tensor attributes, which are not parameters." if plain else ""),
+        )
+        keys = sorted(m.state_dict())
+        check(
+            keys == ["bias", "weight"], f"ScaleShift(3).state_dict() has the keys {keys}; expected ['bias', 'weight']"
         )
 
     def test_parameters_start_as_ones_and_zeros(self, kata):
@@ -139,6 +154,20 @@ class TestScaleShift:
             m(x), expected, "ScaleShift(3) with weight=[1, 2, -1], bias=[0, 10, 0.5], called on x of shape (2, 3)"
         )
 
+    def test_x_is_left_unchanged(self, kata):
+        m = kata.ScaleShift(3)
+        with torch.no_grad():
+            m.weight.fill_(2.0)
+            m.bias.fill_(1.0)
+        x = seeded(15, 4, 3)
+        before = x.clone()
+        m(x)
+        check(
+            torch.equal(x, before),
+            f"ScaleShift(3)(x) changed the caller's x: {describe(x)}; expected it left as it was, {describe(before)} "
+            "(an in-place operation on x writes into the caller's tensor)",
+        )
+
     def test_an_optimizer_step_changes_weight_and_bias(self, kata):
         m = kata.ScaleShift(3)
         params = list(m.parameters())
@@ -148,9 +177,11 @@ class TestScaleShift:
             "torch.optim.SGD(module.parameters()) only ever updates what is in that list.",
         )
         before = {"weight": m.weight.detach().clone(), "bias": m.bias.detach().clone()}
-        opt = torch.optim.SGD(params, lr=0.1)
         m(seeded(0, 5, 3)).pow(2).sum().backward()
-        opt.step()
+        with torch.no_grad():  # what SGD(module.parameters(), lr=0.1).step() does (without its import time)
+            for p in params:
+                if p.grad is not None:
+                    p -= 0.1 * p.grad
         for name, old in before.items():
             check(
                 not torch.equal(getattr(m, name).detach(), old),
@@ -211,6 +242,26 @@ class TestCountParameters:
             "21 = 46 - 25 (the frozen Linear(4, 5))",
         )
 
+    def test_a_model_without_parameters_has_zero(self, kata):
+        got = kata.count_parameters(nn.Sequential(nn.ReLU(), nn.Dropout()))
+        check(
+            type(got) is int and got == 0,
+            f"count_parameters(nn.Sequential(nn.ReLU(), nn.Dropout())) returned {describe(got)}; expected the int 0",
+        )
+
+    def test_the_model_is_left_as_it_was(self, kata):
+        model = Nested()
+        model.first.requires_grad_(False)
+        before = {name: p.requires_grad for name, p in model.named_parameters()}
+        kata.count_parameters(model, trainable_only=True)
+        kata.count_parameters(model)
+        got = {name: p.requires_grad for name, p in model.named_parameters()}
+        check(
+            got == before,
+            f"after count_parameters(model), the parameters' requires_grad flags are {got}; expected them as they "
+            f"were, {before}",
+        )
+
     def test_frozen_parameters_count_by_default(self, kata):
         model = Nested()
         model.first.requires_grad_(False)
@@ -237,15 +288,36 @@ class TestMakeMlp:
         expected = {"hidden.weight": (8, 4), "hidden.bias": (8,), "output.weight": (2, 8), "output.bias": (2,)}
         check(got == expected, f"make_mlp(4, 8, 2).state_dict() has keys and shapes {got}; expected {expected}")
 
-    def test_forward_is_linear_relu_linear(self, kata):
-        torch.manual_seed(0)
+    def test_hidden_and_output_are_the_linear_layers(self, kata):
         model = kata.make_mlp(4, 8, 2)
-        x = seeded(1, 5, 4)
-        w1, b1, w2, b2 = (
-            model.state_dict()[k] for k in ("hidden.weight", "hidden.bias", "output.weight", "output.bias")
+        got = {name: getattr(model, name, None) for name in ("hidden", "output")}
+        shapes = {
+            name: (layer.in_features, layer.out_features) if isinstance(layer, nn.Linear) else describe(layer)
+            for name, layer in got.items()
+        }
+        check(
+            shapes == {"hidden": (4, 8), "output": (8, 2)},
+            f"make_mlp(4, 8, 2): model.hidden and model.output are {shapes}; expected nn.Linear layers "
+            "(in, out) = (4, 8) and (8, 2)",
         )
+
+    @pytest.mark.parametrize("sizes", [(4, 8, 2), (3, 5, 1)], ids=["4-8-2", "3-5-1"])
+    def test_forward_is_linear_relu_linear(self, kata, sizes):
+        torch.manual_seed(0)
+        model = kata.make_mlp(*sizes)
+        x = seeded(1, 5, sizes[0])
+        state = model.state_dict()
+        keys = ("hidden.weight", "hidden.bias", "output.weight", "output.bias")
+        check(
+            all(k in state for k in keys),
+            f"make_mlp{sizes}.state_dict() has the keys {list(state)}; expected {list(keys)}",
+        )
+        w1, b1, w2, b2 = (state[k] for k in keys)
         expected = torch.relu(x @ w1.T + b1) @ w2.T + b2
-        check_tensor(model(x).detach(), expected, "make_mlp(4, 8, 2)(x of shape (5, 4))", rtol=1e-5, atol=1e-6)
+        check_tensor(
+            model(x).detach(), expected, f"make_mlp{sizes}(x of shape (5, {sizes[0]})); expected "
+            "relu(x W1ᵀ + b1) W2ᵀ + b2", rtol=1e-5, atol=1e-6,
+        )  # fmt: skip
 
 
 @exercise("LayerStack")
@@ -255,41 +327,56 @@ class TestLayerStack:
         got = len(list(m.parameters()))
         check(
             got == 6,
-            f"list(LayerStack(4, 3).parameters()) holds {got} tensors; expected 6 (a weight and a bias per layer). "
-            "Layers in a plain Python list are not registered; nn.ModuleList registers them.",
+            f"list(LayerStack(4, 3).parameters()) holds {got} tensors; expected 6 (a weight and a bias per layer)"
+            + (". Layers kept in a plain Python list are invisible to the module." if got == 0 else "")
+            + (". Only one layer's: the same layer object is used at every depth." if got == 2 else ""),
         )
 
     def test_each_layer_has_its_own_weights(self, kata):
-        m = kata.LayerStack(4, 3)
-        layers = list(getattr(m, "layers", []))
-        distinct = len({id(layer) for layer in layers})
+        state = kata.LayerStack(4, 3).state_dict()
+        distinct = len({t.data_ptr() for t in state.values()})
         check(
-            len(layers) == 3 and distinct == 3,
-            f"LayerStack(4, 3).layers holds {len(layers)} entries but {distinct} distinct layer objects; expected 3 "
-            "different nn.Linear layers ([nn.Linear(w, w)] * depth is one layer repeated)",
+            len(state) == 6 and distinct == 6,
+            f"LayerStack(4, 3).state_dict() holds {len(state)} tensors, {distinct} of them distinct; expected 6 "
+            "different tensors (3 layers, each with its own weight and bias; [layer] * depth is one layer repeated)",
         )
 
-    def test_state_dict_keys_are_numbered_under_layers(self, kata):
-        got = list(kata.LayerStack(4, 2).state_dict())
-        expected = ["layers.0.weight", "layers.0.bias", "layers.1.weight", "layers.1.bias"]
-        check(got == expected, f"LayerStack(4, 2).state_dict() has the keys {got}; expected {expected}")
+    @pytest.mark.parametrize("depth", [1, 2, 3], ids=["depth1", "depth2", "depth3"])
+    def test_state_dict_keys_are_numbered_under_layers(self, kata, depth):
+        got = list(kata.LayerStack(4, depth).state_dict())
+        expected = [f"layers.{i}.{name}" for i in range(depth) for name in ("weight", "bias")]
+        check(got == expected, f"LayerStack(4, {depth}).state_dict() has the keys {got}; expected {expected}")
 
     def test_to_moves_every_layer(self, kata):
         m = kata.LayerStack(4, 3).to(META)
-        where = [str(p.device) for layer in getattr(m, "layers", []) for p in layer.parameters()]
+        where = {name: str(p.device) for name, p in m.named_parameters()}
         check(
-            len(where) == 6 and set(where) == {"meta"},
-            f"after LayerStack(4, 3).to('meta') its layers' parameters are on {where}; expected 6 tensors, all on 'meta'",
+            len(where) == 6 and set(where.values()) == {"meta"},
+            f"after LayerStack(4, 3).to('meta') its parameters are {where}; expected 6 tensors, all on 'meta'",
         )
 
-    def test_forward_applies_linear_and_relu_layer_by_layer(self, kata, device):
+    @pytest.mark.parametrize("depth", [1, 3], ids=["depth1", "depth3"])
+    def test_forward_applies_linear_and_relu_layer_by_layer(self, kata, device, depth):
         torch.manual_seed(0)
-        m = kata.LayerStack(5, 3).to(device)
-        x = seeded(2, 4, 5).to(device)
+        m = kata.LayerStack(5, depth).to(device)
+        x = seeded(2, 4, 5).to(device) - 0.5
+        before = x.clone()
+        state = m.state_dict()
+        keys = [f"layers.{i}.{name}" for i in range(depth) for name in ("weight", "bias")]
+        check(
+            all(k in state for k in keys),
+            f"LayerStack(5, {depth}).state_dict() has the keys {list(state)}; expected {keys}",
+        )
         expected = x
-        for layer in m.layers:
-            expected = torch.relu(expected @ layer.weight.T + layer.bias)
-        check_tensor(m(x).detach(), expected.detach(), "LayerStack(5, 3)(x of shape (4, 5))", rtol=1e-5, atol=1e-6)
+        for i in range(depth):
+            expected = torch.relu(expected @ state[f"layers.{i}.weight"].T + state[f"layers.{i}.bias"])
+        check_tensor(
+            m(x).detach(), expected,
+            f"LayerStack(5, {depth})(x of shape (4, 5)); expected relu(layer(x)) for each layer in order, "
+            "the last one included",
+            rtol=1e-5, atol=1e-6,
+        )  # fmt: skip
+        check(torch.equal(x, before), f"LayerStack(5, {depth})(x) changed the caller's x; expected it left as it was")
 
 
 @exercise("state_dict_keys")
@@ -313,6 +400,15 @@ class TestStateDictKeys:
             got == expected,
             f"state_dict_keys(model with a persistent buffer `steps` and a persistent=False buffer `cache`) returned "
             f"{describe(got)}; expected {expected} (the state_dict's order: the module's own tensors, then its children's)",
+        )
+
+    def test_a_shared_tensor_is_listed_under_each_name(self, kata):
+        got = kata.state_dict_keys(Tied())
+        expected = ["embed.weight", "unembed.weight"]
+        check(
+            got == expected,
+            f"state_dict_keys(model whose output Linear shares the Embedding's weight) returned {describe(got)}; "
+            f"expected {expected}: the state_dict lists a shared tensor under each of its names",
         )
 
     def test_returns_a_list_of_str(self, kata):
@@ -375,6 +471,48 @@ class TestRunningCenter:
             "(expected 0.75 * (0.75 * 0 + 0.25 * mean(a)) + 0.25 * mean(b))",
             rtol=1e-5, atol=1e-6,
         )  # fmt: skip
+
+    def test_the_default_momentum_is_one_tenth(self, kata):
+        m = kata.RunningCenter(3).train()
+        a = seeded(16, 6, 3) + 3.0
+        m(a)
+        check_tensor(
+            getattr(m, "running_mean", None), 0.1 * a.mean(0),
+            "RunningCenter(3).running_mean after one training batch a with the default momentum "
+            "(expected 0.9 * 0 + 0.1 * mean(a))",
+            rtol=1e-5, atol=1e-6,
+        )  # fmt: skip
+
+    def test_training_output_is_differentiable_through_the_batch_mean(self, kata):
+        m = kata.RunningCenter(3).train()
+        x = seeded(17, 5, 3).requires_grad_()
+        weights = seeded(18, 5, 3)
+        out = m(x)
+        check(
+            isinstance(out, torch.Tensor) and out.requires_grad,
+            f"RunningCenter(3) in training mode, on an x that requires grad, returned {describe(out)}; expected a "
+            "result that requires grad",
+        )
+        (out * weights).sum().backward()
+        expected = weights - weights.mean(0)  # d/dx of sum(w * (x - mean(x)))
+        check_tensor(
+            x.grad, expected,
+            "x.grad after backward from sum(w * RunningCenter(3)(x)) in training mode; expected w - w.mean(0): the "
+            "gradient also flows through the batch mean (a mean computed without a graph gives w instead)",
+            rtol=1e-5, atol=1e-6,
+        )  # fmt: skip
+
+    @pytest.mark.parametrize("mode", ["train", "eval"])
+    def test_x_is_left_unchanged(self, kata, mode):
+        m = getattr(kata.RunningCenter(3), mode)()
+        x = seeded(19, 4, 3) + 1.0
+        before = x.clone()
+        m(x)
+        check(
+            torch.equal(x, before),
+            f"RunningCenter(3) in {mode} mode changed the caller's x: {describe(x)}; expected it left as it was, "
+            f"{describe(before)} (an in-place operation on x writes into the caller's tensor)",
+        )
 
     def test_eval_subtracts_the_running_mean_and_keeps_it(self, kata, device):
         m = kata.RunningCenter(3).to(device)
@@ -442,6 +580,42 @@ class TestPredict:
             "expected no graph (run the forward pass under torch.no_grad())",
         )
 
+    def test_no_graph_even_when_x_requires_grad(self, kata):
+        model = trained_dropnorm()
+        x = seeded(20, 3, 6).requires_grad_()
+        got = kata.predict(model, x)
+        check(
+            isinstance(got, torch.Tensor) and not got.requires_grad and got.grad_fn is None,
+            f"predict(model, x that requires grad) returned {describe(got)} with grad_fn="
+            f"{getattr(got, 'grad_fn', None)}; expected no graph",
+        )
+        grads = {n: describe(p.grad) for n, p in model.named_parameters() if p.grad is not None}
+        check(x.grad is None and not grads, f"predict(model, x) filled .grad: x.grad={x.grad}, {grads}; expected none")
+
+    def test_parameters_keep_their_requires_grad(self, kata):
+        model = trained_dropnorm()
+        model.bn.requires_grad_(False)  # a frozen BatchNorm: fc trains, bn does not
+        before = {name: p.requires_grad for name, p in model.named_parameters()}
+        kata.predict(model, seeded(21, 3, 6))
+        got = {name: p.requires_grad for name, p in model.named_parameters()}
+        check(
+            got == before,
+            f"after predict(model, x), the parameters' requires_grad flags are {got}; expected them as they were, "
+            f"{before}",
+        )
+
+    @pytest.mark.parametrize("grad_enabled", [True, False], ids=["caller-records", "caller-under-no_grad"])
+    def test_the_callers_grad_mode_is_kept(self, kata, grad_enabled):
+        model = trained_dropnorm()
+        with torch.set_grad_enabled(grad_enabled):
+            kata.predict(model, seeded(22, 3, 6))
+            got = torch.is_grad_enabled()
+        check(
+            got == grad_enabled,
+            f"after predict(model, x) called with autograd recording {'on' if grad_enabled else 'off'}, recording is "
+            f"{'on' if got else 'off'}; expected the caller's setting kept",
+        )
+
     def test_a_training_model_goes_back_to_training(self, kata):
         model = trained_dropnorm().train()
         kata.predict(model, seeded(11, 3, 6))
@@ -480,15 +654,32 @@ class TestPredict:
         check(
             all(got.values()),
             f"after predict(model, x) raised from the model's forward pass, the modes are {got}; expected all back "
-            "to True (restore them in a `finally:` block)",
+            "to True, as they were before the call",
+        )
+        check(
+            torch.is_grad_enabled(),
+            "after predict(model, x) raised from the model's forward pass, autograd recording is off; expected it on, "
+            "as it was before the call",
+        )
+
+    def test_requires_grad_is_kept_when_the_forward_pass_raises(self, kata):
+        model = nn.Sequential(nn.Linear(2, 2), Boom())
+        with pytest.raises(ValueError, match="boom"):
+            kata.predict(model, torch.ones(2, 2))
+        got = {name: p.requires_grad for name, p in model.named_parameters()}
+        check(
+            all(got.values()),
+            f"after predict(model, x) raised from the model's forward pass, requires_grad is {got}; expected all True",
         )
 
 
 @exercise("save_weights")
 class TestSaveWeights:
-    def test_the_file_loads_with_weights_only(self, kata, tmp_path):
+    @pytest.mark.parametrize("as_str", [False, True], ids=["Path", "str"])
+    def test_the_file_loads_with_weights_only(self, kata, tmp_path, as_str):
         path = tmp_path / "weights.pt"
-        kata.save_weights(WithNorm(), path)
+        kata.save_weights(WithNorm(), str(path) if as_str else path)
+        check(path.is_file(), f"save_weights(model, {'str' if as_str else 'Path'} path) wrote no file at that path")
         try:
             loaded = torch.load(path, weights_only=True)
             problem = ""
@@ -497,24 +688,28 @@ class TestSaveWeights:
         check(
             not problem,
             f"torch.load(file written by save_weights, weights_only=True) failed: {problem}; expected a plain dict of "
-            "tensors. torch.save(model) pickles the model object itself; save model.state_dict().",
+            "tensors, which the safe loader accepts (the file holds a pickled object of another kind, such as the "
+            "model itself)",
         )
         check(
             isinstance(loaded, dict) and all(isinstance(v, torch.Tensor) for v in loaded.values()),
             f"the file written by save_weights holds {describe(loaded)}; expected a dict of name -> tensor",
         )
 
-    def test_the_file_holds_every_parameter_and_buffer(self, kata, tmp_path):
-        model = trained_dropnorm()
+    @pytest.mark.parametrize(
+        "build", [trained_dropnorm, WithCache, Tied], ids=["batchnorm-buffers", "non-persistent-buffer", "tied-weights"]
+    )
+    def test_the_file_holds_exactly_the_state_dict_names(self, kata, tmp_path, build):
+        model = build()
         path = tmp_path / "weights.pt"
         kata.save_weights(model, path)
         loaded = torch.load(path, weights_only=False)
-        expected = list(model.state_dict())
-        got = list(loaded) if isinstance(loaded, dict) else f"none: it holds a {type(loaded).__name__}, not a dict"
+        expected = sorted(model.state_dict())
+        got = sorted(loaded) if isinstance(loaded, dict) else f"none: it holds a {type(loaded).__name__}, not a dict"
         check(
             got == expected,
-            f"the file written by save_weights has the keys {got}; expected the state_dict keys {expected} "
-            "(the BatchNorm's running statistics are needed to reproduce the model's outputs)",
+            f"the file written by save_weights({build.__name__}()) has the names {got}; expected the state_dict's "
+            f"{expected} (every parameter and persistent buffer under each of its names, nothing else)",
         )
 
     def test_the_saved_values_are_the_models(self, kata, tmp_path):
@@ -528,6 +723,22 @@ class TestSaveWeights:
         )
         for key, value in model.state_dict().items():
             check_tensor(loaded.get(key), value, f"the saved {key!r}")
+
+    def test_the_model_is_left_as_it_was(self, kata, tmp_path):
+        model = trained_dropnorm().train()
+        model.bn.eval()
+        before_modes = modes(model)
+        before = {k: v.clone() for k, v in model.state_dict().items()}
+        flags = {name: p.requires_grad for name, p in model.named_parameters()}
+        kata.save_weights(model, tmp_path / "weights.pt")
+        check(
+            modes(model) == before_modes,
+            f"after save_weights(model, path) the modes are {modes(model)}; expected {before_modes}",
+        )
+        got = {name: p.requires_grad for name, p in model.named_parameters()}
+        check(got == flags, f"after save_weights(model, path) requires_grad is {got}; expected {flags}")
+        for key, value in model.state_dict().items():
+            check_tensor(value, before[key], f"the model's {key!r} after save_weights(model, path)")
 
 
 @exercise("load_weights")
@@ -551,6 +762,40 @@ class TestLoadWeights:
         got = kata.load_weights(model, path)
         check(got is model, f"load_weights(model, path) returned {describe(got)}; expected the model object itself")
 
+    def test_the_models_own_tensors_receive_the_values(self, kata, tmp_path):
+        original = trained_dropnorm(seed=0)
+        path = tmp_path / "weights.pt"
+        torch.save(original.state_dict(), path)
+        fresh = DropNorm()
+        objects = dict(fresh.named_parameters()) | dict(fresh.named_buffers())
+        kata.load_weights(fresh, path)
+        now = dict(fresh.named_parameters()) | dict(fresh.named_buffers())
+        replaced = [name for name, t in objects.items() if now.get(name) is not t]
+        check(
+            not replaced,
+            f"after load_weights(model, path), the model's {replaced} are new tensor objects; expected the values "
+            "copied into the model's own parameters and buffers (an optimizer built on the model before loading "
+            "still holds the old ones, and would train values the model no longer uses)",
+        )
+        for name, t in objects.items():
+            check_tensor(t, original.state_dict()[name], f"the model's own {name!r} tensor after load_weights")
+
+    def test_weights_saved_on_a_gpu_load_on_a_machine_without_one(self, kata, tmp_path, monkeypatch):
+        original = trained_dropnorm(seed=0).eval()
+        path = tmp_path / "gpu_weights.pt"
+        with monkeypatch.context() as patch:  # write the file as if every tensor were on "cuda:0"
+            patch.setattr(torch.serialization, "location_tag", lambda storage: "cuda:0")
+            torch.save(original.state_dict(), path)
+        monkeypatch.setattr(torch.cuda, "is_available", lambda: False)  # and load it where there is no GPU
+        fresh = DropNorm().eval()
+        kata.load_weights(fresh, path)
+        for key, value in original.state_dict().items():
+            check_tensor(
+                fresh.state_dict()[key],
+                value,
+                f"after load_weights(model, checkpoint saved on a GPU), the model's {key!r}",
+            )
+
     def test_the_buffers_are_loaded_too(self, kata, tmp_path):
         original = trained_dropnorm(seed=0)
         path = tmp_path / "weights.pt"
@@ -570,6 +815,13 @@ class TestLoadWeights:
             RuntimeError, match=r"Missing key\(s\) in state_dict"
         ):  # load_state_dict is strict by default
             kata.load_weights(bigger, path)
+
+    def test_a_checkpoint_with_unexpected_keys_is_refused(self, kata, tmp_path):
+        path = tmp_path / "weights.pt"
+        torch.save(nn.Sequential(nn.Linear(6, 8), nn.Linear(8, 2)).state_dict(), path)
+        smaller = nn.Sequential(nn.Linear(6, 8))
+        with pytest.raises(RuntimeError, match=r"Unexpected key\(s\) in state_dict"):
+            kata.load_weights(smaller, path)
 
     def test_a_pickled_model_object_is_refused(self, kata, tmp_path):
         path = tmp_path / "model.pt"

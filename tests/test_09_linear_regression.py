@@ -120,9 +120,52 @@ def run_on_meta(call, what: str, advice: str):
 
 
 CREATE_ON_DEVICE = (
-    "Create a and b directly on x's device, with its dtype: torch.tensor([a0], dtype=x.dtype, device=x.device, "
-    "requires_grad=True); `.to(device)` after creation gives a non-leaf copy whose .grad stays empty."
+    "A tensor was on another device than x's: a and b must be made on x's device, with its dtype "
+    "(a tensor moved there after creation is a non-leaf copy whose .grad stays empty)."
 )
+
+
+@pytest.fixture(autouse=True)
+def _grad_mode_restored():
+    """An answer that switches autograd off for good must fail its own test, not every later one."""
+    enabled = torch.is_grad_enabled()
+    yield
+    torch.set_grad_enabled(enabled)
+
+
+def check_inputs_untouched(fit, name: str) -> None:
+    """fit(x, y, ...) must leave x and y as they were: values, requires_grad, .grad."""
+    __tracebackhide__ = True
+    x, y = tensors()
+    x0, y0 = x.clone(), y.clone()
+    fit(x, y, 0.0, 0.0, 0.1, 3)
+    for label, t, t0 in (("x", x, x0), ("y", y, y0)):
+        check(
+            torch.equal(t, t0) and not t.requires_grad and t.grad is None,
+            f"{name}(x, y, ...) changed the caller's {label}: it is now {describe(t)} with .grad={describe(t.grad)}; "
+            "expected it left as it was",
+        )
+
+
+def same_values(t: torch.Tensor, ref: torch.Tensor) -> bool:
+    """t holds ref's values, whatever its shape ((N, 1) or (N,))."""
+    return t.numel() == ref.numel() and torch.equal(t.detach().reshape(-1), ref.reshape(-1))
+
+
+def count_backward_passes(call) -> int:
+    """How many saved tensors a backward pass used during call(): 0 when no gradient came from autograd."""
+    used = []
+
+    def pack(t):
+        return t
+
+    def unpack(t):
+        used.append(1)
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, unpack):
+        call()
+    return len(used)
 
 
 def fit_call(name: str, x: torch.Tensor, **kw) -> str:
@@ -168,6 +211,13 @@ class TestFitNumpy:
             f"fit_numpy(..., n_epochs=2) returned {describe(got)}; expected a tuple of two Python floats (a, b)",
         )
 
+    def test_zero_epochs_return_the_start_as_floats(self, kata):
+        got = kata.fit_numpy(X_TRAIN.copy(), Y_TRAIN.copy(), 1, 2, 0.1, 0)
+        check(
+            isinstance(got, tuple) and len(got) == 2 and all(isinstance(v, float) for v in got) and got == (1.0, 2.0),
+            f"fit_numpy(x, y, a0=1, b0=2, lr=0.1, n_epochs=0) returned {describe(got)}; expected the floats (1.0, 2.0)",
+        )
+
     def test_leaves_x_and_y_unchanged(self, kata):
         x, y = X_TRAIN.copy(), Y_TRAIN.copy()
         kata.fit_numpy(x, y, 0.0, 0.0, 0.1, 3)
@@ -197,6 +247,18 @@ class TestFitAutograd:
         got = run_on_meta(lambda: kata.fit_autograd(x, y, 0.0, 0.0, 0.1, 2), call, CREATE_ON_DEVICE)
         check_leaf_params(got, x, call)
 
+    def test_the_gradients_come_from_a_backward_pass(self, kata):
+        x, y = tensors()
+        used = count_backward_passes(lambda: kata.fit_autograd(x, y, 0.0, 0.0, 0.1, 3))
+        check(
+            used > 0,
+            f"{fit_call('fit_autograd', x, a0=0.0, b0=0.0, lr=0.1, n_epochs=3)} ran no backward pass through a graph; "
+            "expected autograd to compute the gradients (a hand-written gradient is fit_numpy's job)",
+        )
+
+    def test_leaves_x_and_y_as_they_were(self, kata):
+        check_inputs_untouched(kata.fit_autograd, "fit_autograd")
+
 
 def _record_optimizer_steps():
     """Record every optimizer step taken while the hook is registered: (optimizer type, lr, params)."""
@@ -209,6 +271,7 @@ def _record_optimizer_steps():
                 type(optimizer),
                 group["lr"],
                 group.get("momentum", 0),
+                group.get("weight_decay", 0),
                 [id(p) for g in optimizer.param_groups for p in g["params"]],
             )
         )
@@ -238,16 +301,18 @@ class TestFitOptimizer:
             handle.remove()
         call = fit_call("fit_optimizer", x, a0=0.0, b0=0.0, lr=0.1, n_epochs=3)
         check(len(steps) == 3, f"{call} took {len(steps)} optimizer steps; expected 3 (one optimizer.step() per epoch)")
-        kind, lr, momentum, params = steps[0]
+        kind, lr, momentum, decay, params = steps[0]
         check(kind is torch.optim.SGD, f"{call} stepped a {kind.__name__}; expected torch.optim.SGD")
         check(
-            lr == 0.1 and momentum == 0,
-            f"{call} used SGD with lr={lr}, momentum={momentum}; expected lr=0.1, no momentum",
+            lr == 0.1 and momentum == 0 and decay == 0,
+            f"{call} used SGD with lr={lr}, momentum={momentum}, weight_decay={decay}; expected lr=0.1, plain steps "
+            "(no momentum, no weight decay)",
         )
         returned = [id(t) for t in got] if isinstance(got, tuple) else []
         check(
             sorted(params) == sorted(returned) and len(params) == 2,
-            f"{call}: the optimizer held {len(params)} parameter(s), not the returned a and b; expected SGD([a, b], lr=lr)",
+            f"{call}: the optimizer held {len(params)} parameter(s), not the returned a and b; expected one SGD over "
+            "exactly the a and b it returns",
         )
 
     @pytest.mark.parametrize("where, dtype", [("cpu", torch.float64), (META, torch.float32)], ids=["float64", "meta"])
@@ -256,6 +321,9 @@ class TestFitOptimizer:
         call = fit_call("fit_optimizer", x, a0=0.0, b0=0.0, lr=0.1, n_epochs=2)
         got = run_on_meta(lambda: kata.fit_optimizer(x, y, 0.0, 0.0, 0.1, 2), call, CREATE_ON_DEVICE)
         check_leaf_params(got, x, call)
+
+    def test_leaves_x_and_y_as_they_were(self, kata):
+        check_inputs_untouched(kata.fit_optimizer, "fit_optimizer")
 
 
 @exercise("fit_loss_fn")
@@ -277,7 +345,10 @@ class TestFitLossFn:
 
         def spy(self, prediction, target):
             calls.append(self.reduction)
+            order.append(prediction.requires_grad and not target.requires_grad and same_values(target, y))
             return original(self, prediction, target)
+
+        order = []
 
         monkeypatch.setattr(nn.MSELoss, "forward", spy)
         x, y = tensors()
@@ -289,7 +360,11 @@ class TestFitLossFn:
         )
         check(
             all(r == "mean" for r in calls),
-            f"{call} used nn.MSELoss(reduction={calls[0]!r}); expected the default 'mean'",
+            f"{call} used nn.MSELoss(reduction={calls[0]!r}); expected the mean over the points ('mean')",
+        )
+        check(
+            all(order),
+            f"{call} called the nn.MSELoss with the arguments in another order; expected loss_fn(prediction, y)",
         )
 
     def test_returns_leaf_parameters_on_the_device_of_x(self, kata):
@@ -297,6 +372,9 @@ class TestFitLossFn:
         call = fit_call("fit_loss_fn", x, a0=0.0, b0=0.0, lr=0.1, n_epochs=2)
         got = run_on_meta(lambda: kata.fit_loss_fn(x, y, 0.0, 0.0, 0.1, 2), call, CREATE_ON_DEVICE)
         check_leaf_params(got, x, call)
+
+    def test_leaves_x_and_y_as_they_were(self, kata):
+        check_inputs_untouched(kata.fit_loss_fn, "fit_loss_fn")
 
 
 @exercise("ManualLinearRegression")
@@ -312,8 +390,8 @@ class TestManualLinearRegression:
         )
         for name, p in params.items():
             check(
-                p.shape == (1,) and p.dtype == torch.float32,
-                f"parameter {name} is {describe(p)}; expected shape (1,), float32",
+                p.shape == (1,) and p.dtype == torch.float32 and p.requires_grad,
+                f"parameter {name} is {describe(p)}; expected shape (1,), float32, requiring grad",
             )
         check(
             sorted(model.state_dict()) == ["a", "b"],
@@ -343,6 +421,22 @@ class TestManualLinearRegression:
             f"models built after torch.manual_seed(1) and (2) both start at {[p.tolist() for p in first]}; "
             "expected random starts from torch.randn",
         )
+
+    def test_initial_values_are_standard_normal(self, kata):
+        values = {"a": [], "b": []}
+        for seed in range(100):
+            torch.manual_seed(seed)
+            model = kata.ManualLinearRegression()
+            for name in values:
+                values[name].append(float(getattr(model, name).detach().reshape(-1)[0]))
+        for name, draws in values.items():
+            mean, std = float(np.mean(draws)), float(np.std(draws))
+            check(
+                abs(mean) < 0.3 and 0.7 < std < 1.3 and min(draws) < -0.5 and max(draws) > 0.5,
+                f"over 100 seeds, ManualLinearRegression().{name} started with mean {mean:.3f}, standard deviation "
+                f"{std:.3f}, range [{min(draws):.3f}, {max(draws):.3f}]; expected draws from a standard normal "
+                "(mean 0, standard deviation 1)",
+            )
 
     def test_moves_with_the_model_to_another_device(self, kata):
         model = kata.ManualLinearRegression().to(META)
@@ -382,6 +476,11 @@ class TestLayerLinearRegression:
         check(
             names == ["linear.bias", "linear.weight"],
             f"named_parameters() has {names}; expected ['linear.bias', 'linear.weight']",
+        )
+        keys = sorted(model.state_dict())
+        check(
+            keys == ["linear.bias", "linear.weight"],
+            f"LayerLinearRegression().state_dict() has the keys {keys}; expected ['linear.bias', 'linear.weight']",
         )
 
     def test_forward_is_the_layers_output(self, kata):
@@ -440,7 +539,7 @@ class TestMakeTrainStep:
             expected = nn.functional.mse_loss(model(x), y).item()
         step = kata.make_train_step(model, nn.MSELoss(), torch.optim.SGD(model.parameters(), lr=0.1))
         got = step(x, y)
-        check(type(got) is float, f"train_step(x, y) returned {describe(got)}; expected a Python float (loss.item())")
+        check(isinstance(got, float), f"train_step(x, y) returned {describe(got)}; expected a Python float")
         check(
             math.isclose(got, expected, rel_tol=1e-5),
             f"train_step(x, y) returned {got}; expected the loss before the update, {expected}",
@@ -463,12 +562,35 @@ class TestMakeTrainStep:
         )
 
     def test_puts_the_model_in_training_mode(self, kata):
-        model = _linear().eval()  # as a validation pass leaves it
+        model = _SpyModel()
         step = kata.make_train_step(model, nn.MSELoss(), torch.optim.SGD(model.parameters(), lr=0.1))
+        model.eval()  # a validation pass between building the step and calling it
         step(*tensors())
+        modes = [training for training, _ in model.seen]
         check(
-            model.training,
-            "after model.eval() then train_step(x, y), model.training is False; expected train_step to call model.train()",
+            modes and all(modes),
+            f"train_step(x, y) on a model left in eval mode ran its forward pass with model.training = {modes}; "
+            "expected it in training mode",
+        )
+        check(
+            model.training, "after train_step(x, y), model.training is False; expected the model left in training mode"
+        )
+
+    def test_the_loss_is_loss_fn_of_prediction_then_y(self, kata):
+        model = _linear()
+        x, y = tensors()
+        seen = []
+
+        def loss_fn(prediction, target):
+            seen.append((prediction.requires_grad, not target.requires_grad and same_values(target, y)))
+            return ((prediction - target) ** 2).mean()
+
+        step = kata.make_train_step(model, loss_fn, torch.optim.SGD(model.parameters(), lr=0.1))
+        step(x, y)
+        check(
+            seen == [(True, True)],
+            f"train_step(x, y) called loss_fn with (first argument is the prediction, second is y) = {seen}; "
+            "expected one call, loss_fn(prediction, y)",
         )
 
 
@@ -525,7 +647,7 @@ class TestMakeLoader:
         check(
             first == again,
             f"two loaders with seed=7 gave different orders ({first} and {again}) when the global RNG was used in "
-            "between; expected the same order: give the DataLoader its own torch.Generator seeded with `seed`",
+            "between; expected the same order: the order depends on the global random generator, not on the seed alone",
         )
 
     def test_different_seeds_give_different_orders(self, kata):
@@ -560,6 +682,24 @@ class TestTrainMinibatches:
             isinstance(got, list) and got == [float(i) for i in range(12)],
             f"train_minibatches(step, loader of 4 batches, n_epochs=3, 'cpu') returned {describe(got)}; expected the "
             "12 losses train_step returned, in order: [0.0, 1.0, ..., 11.0]",
+        )
+
+    def test_train_step_gets_x_batch_then_its_y_batch(self, kata):
+        step = _RecordingStep()
+        kata.train_minibatches(step, _shuffled_loader(), 1, "cpu")
+        check(
+            step.batches and all(torch.equal(yb, 10 * xb) for xb, yb in step.batches),
+            "train_minibatches handed train_step arguments that are not (x_batch, y_batch) pairs; expected "
+            "train_step(x_batch, y_batch) with y = 10 * x row by row",
+        )
+
+    def test_zero_epochs_give_an_empty_list(self, kata):
+        step = _RecordingStep()
+        got = kata.train_minibatches(step, _shuffled_loader(), 0, "cpu")
+        check(
+            got == [] and isinstance(got, list) and not step.batches,
+            f"train_minibatches(step, loader, n_epochs=0, 'cpu') returned {describe(got)} after {len(step.batches)} "
+            "steps; expected [] and no step",
         )
 
     def test_each_epoch_is_a_fresh_pass_over_every_sample(self, kata):
@@ -648,7 +788,7 @@ class TestValidate:
             expected = nn.functional.mse_loss(model.linear(x.to(device)), y.to(device)).item()
         got = kata.validate(model, nn.MSELoss(), loader, device)
         check(
-            type(got) is float,
+            isinstance(got, float),
             f"validate(model, loss_fn, loader, {str(device)!r}) returned {describe(got)}; expected a Python float",
         )
         check(
@@ -656,14 +796,43 @@ class TestValidate:
             f"validate(model, loss_fn, loader of 4 batches) returned {got}; expected the mean loss {expected}",
         )
 
-    def test_runs_the_model_in_eval_mode(self, kata):
+    def test_each_batch_counts_once_whatever_its_size(self, kata):
+        model, _, x, y = _val_setup()
+        loader = DataLoader(TensorDataset(x, y), batch_size=8)  # batches of 8, 8 and 4
+        with torch.no_grad():
+            losses = [nn.functional.mse_loss(model.linear(x[i : i + 8]), y[i : i + 8]).item() for i in (0, 8, 16)]
+        expected = sum(losses) / 3
+        got = kata.validate(model, nn.MSELoss(), loader, "cpu")
+        check(
+            isinstance(got, float) and math.isclose(got, expected, rel_tol=1e-5),
+            f"validate(model, loss_fn, loader of batches of 8, 8 and 4) returned {describe(got)}; expected the mean "
+            f"of the three batch losses {[round(v, 6) for v in losses]}, {expected:.6f}",
+        )
+
+    def test_the_loss_is_loss_fn_of_prediction_then_y_batch(self, kata):
+        model, loader, _, _ = _val_setup()
+
+        def loss_fn(prediction, target):  # depends on the second argument only
+            return target.sum()
+
+        batch_sums = [float(yb.sum()) for _, yb in loader]
+        got = kata.validate(model, loss_fn, loader, "cpu")
+        expected = sum(batch_sums) / len(batch_sums)
+        check(
+            isinstance(got, float) and math.isclose(got, expected, rel_tol=1e-5),
+            f"validate(model, loss_fn, loader) with a loss_fn that returns the sum of its second argument returned "
+            f"{describe(got)}; expected {expected:.6f}, the mean of the y batches' sums: loss_fn(prediction, y_batch)",
+        )
+
+    def test_runs_the_model_in_eval_mode_and_leaves_it_there(self, kata):
         model, loader, _, _ = _val_setup()
         kata.validate(model, nn.MSELoss(), loader, "cpu")
         modes = [training for training, _ in model.seen]
         check(
             modes and not any(modes),
-            f"validate ran forward with model.training = {modes}; expected False each time: call model.eval() first",
+            f"validate ran forward with model.training = {modes}; expected False each time (eval mode)",
         )
+        check(not model.training, "after validate, model.training is True; expected the model left in eval mode")
 
     def test_runs_the_model_without_recording_gradients(self, kata):
         model, loader, _, _ = _val_setup()
@@ -671,8 +840,20 @@ class TestValidate:
         grad_on = [g for _, g in model.seen]
         check(
             grad_on and not any(grad_on),
-            f"validate ran forward with torch.is_grad_enabled() = {grad_on}; expected False each time: "
-            "wrap the loop in torch.no_grad()",
+            f"validate ran forward with autograd recording (torch.is_grad_enabled()) = {grad_on}; expected False "
+            "each time: no graph for a backward pass that never comes",
+        )
+
+    @pytest.mark.parametrize("grad_enabled", [True, False], ids=["caller-records", "caller-under-no_grad"])
+    def test_the_callers_grad_mode_is_kept(self, kata, grad_enabled):
+        model, loader, _, _ = _val_setup()
+        with torch.set_grad_enabled(grad_enabled):
+            kata.validate(model, nn.MSELoss(), loader, "cpu")
+            got = torch.is_grad_enabled()
+        check(
+            got == grad_enabled,
+            f"after validate(...) called with autograd recording {'on' if grad_enabled else 'off'}, recording is "
+            f"{'on' if got else 'off'}; expected the caller's setting kept",
         )
 
     def test_leaves_parameters_and_gradients_as_they_were(self, kata):
@@ -681,12 +862,23 @@ class TestValidate:
         kata.validate(model, nn.MSELoss(), loader, "cpu")
         check(
             all(torch.equal(p, q) for p, q in zip(model.parameters(), before)),
-            "validate changed the model's parameters; expected no training step",
+            "validate changed the model's parameters; expected them as they were (no training step)",
         )
         grads = [describe(p.grad) for p in model.parameters() if p.grad is not None]
         check(
             not grads,
-            f"after validate, the parameters have .grad {grads}; expected None: validation calls no backward()",
+            f"after validate, the parameters have .grad {grads}; expected None, as before the call",
+        )
+
+    def test_stored_gradients_are_kept(self, kata):
+        model, loader, _, _ = _val_setup()
+        for p in model.parameters():
+            p.grad = torch.full_like(p, 0.25)
+        kata.validate(model, nn.MSELoss(), loader, "cpu")
+        grads = {name: describe(p.grad) for name, p in model.named_parameters()}
+        check(
+            all(p.grad is not None and torch.equal(p.grad, torch.full_like(p, 0.25)) for p in model.parameters()),
+            f"validate(model whose .grad all hold 0.25, ...) left the gradients {grads}; expected them as they were",
         )
 
     def test_moves_each_batch_to_the_device(self, kata):
