@@ -84,8 +84,8 @@ def count_trainable(model: nn.Module) -> int:
 def trainable_optimizer(model: nn.Module, lr: float) -> torch.optim.SGD:
     """Return a `torch.optim.SGD` optimizer with learning rate `lr` and momentum 0.9 over
     exactly the parameters of `model` that require grad when it is called, wherever they sit in
-    the model, each once, in one param group. Its other settings are SGD's defaults (no weight
-    decay, no dampening, no Nesterov momentum).
+    the model, each once, in one param group. Otherwise it is plain SGD, as by default: no weight
+    decay, no dampening, no Nesterov momentum, and it minimizes.
 
     Which parameters train is the caller's choice: the head alone, or more. An optimizer that also
     holds the frozen parameters runs without an error and trains the head just as well, but each
@@ -107,8 +107,8 @@ def set_bn_eval(model: nn.Module) -> nn.Module:
     """Put every frozen BatchNorm layer of `model` into eval mode; return `model` itself.
 
     A BatchNorm layer is one of the 1d, 2d or 3d kind, or of a subclass of one. It is frozen when
-    none of its parameters requires grad; one without parameters (built with `affine=False`) has
-    nothing to train and counts as frozen.
+    none of its parameters requires grad; one that has no parameters at all, as built with
+    `affine=False`, has nothing to train and counts as frozen.
 
     In train mode a BatchNorm layer normalizes each batch with that batch's own statistics and
     overwrites its stored running mean and variance at every forward pass, however frozen its
@@ -167,7 +167,8 @@ def unfreeze_last_block(model: nn.Module, head_lr: float, block_lr: float) -> to
     every parameter of `model.layer4` trainable as well, and return a `torch.optim.SGD` optimizer
     with momentum 0.9 over exactly the parameters of the head and of layer4, in two param groups:
     `param_groups[0]` holds the head's with learning rate `head_lr`, `param_groups[1]` layer4's
-    with learning rate `block_lr`. Its other settings are SGD's defaults.
+    with learning rate `block_lr`. Otherwise it is plain SGD, as by default: no weight decay, no
+    dampening, no Nesterov momentum, and it minimizes.
 
     Every other parameter stays frozen: the earlier blocks hold the most general features (edges,
     textures), which transfer best, and unfreezing everything turns fine-tuning into full

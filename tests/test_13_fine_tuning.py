@@ -199,7 +199,7 @@ def check_sgd(opt, called: str) -> None:
     check(isinstance(opt, torch.optim.SGD), f"{called} returned {describe_optimizer(opt)}; expected a torch.optim.SGD")
 
 
-SETTINGS = ("lr", "momentum", "weight_decay", "dampening", "nesterov")
+SETTINGS = ("lr", "momentum", "weight_decay", "dampening", "nesterov", "maximize")
 
 
 def settings_problems(opt, lrs: list[float]) -> str:
@@ -210,7 +210,7 @@ def settings_problems(opt, lrs: list[float]) -> str:
         return f"{len(groups)} param group(s); expected {len(lrs)}"
     wrong = []
     for i, (group, lr) in enumerate(zip(groups, lrs)):
-        want = {"lr": lr, "momentum": 0.9, "weight_decay": 0, "dampening": 0, "nesterov": False}
+        want = {"lr": lr, "momentum": 0.9, "weight_decay": 0, "dampening": 0, "nesterov": False, "maximize": False}
         wrong += [
             f"group {i} has {k}={group.get(k)!r} (expected {want[k]!r})" for k in SETTINGS if group.get(k) != want[k]
         ]
