@@ -925,7 +925,7 @@ class TestTrainStep:
 
     def test_on_resnet18_only_the_head_moves(self, kata):
         model = phase_one(resnet_real())
-        x, y = batch(n=2, size=32)
+        x, y = batch(n=2, size=16)
         expected, _ = reference_step(model, x, y, {"fc.": HEAD_LR})
         before = snapshot(model)
         kata.train_step(model, head_sgd(model), x, y)
