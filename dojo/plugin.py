@@ -13,6 +13,9 @@ project from `config.rootpath` (the folder holding katas.toml) and is inactive e
 - `-m kata05` collects only kata 05's test file (the others are not even imported).
 - Tests run with one torch thread unless benchmarks run: thousands of tiny ops are faster
   without OpenMP's hand-offs, benchmarks measure the machine as it is.
+- Torch's process-wide settings (grad mode, default dtype, deterministic algorithms, cuDNN
+  flags, anomaly mode, threads) are restored after each test: an answer that changes one for
+  good fails its own test, not every later one.
 """
 
 from __future__ import annotations
@@ -146,6 +149,54 @@ def pytest_configure(config: pytest.Config) -> None:
     report = config.getoption("kata_report")
     if report:
         run.writer = ReportWriter(Path(report), _header(run))
+
+
+class _TorchGlobals:
+    """The process-wide torch settings a learner's answer can change and forget to restore.
+
+    A wrong answer that switches autograd off, changes the default dtype or turns on
+    deterministic algorithms for good must fail its own test, not every later test of the run
+    (in one pytest process, or in a `dojo check` worker that runs many variants one after another).
+    """
+
+    def __init__(self) -> None:
+        import torch
+
+        self.torch = torch
+        self.grad = torch.is_grad_enabled()
+        self.dtype = torch.get_default_dtype()
+        self.deterministic = torch.are_deterministic_algorithms_enabled()
+        self.warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
+        self.cudnn = (torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark)
+        self.anomaly = torch.is_anomaly_enabled()
+        self.threads = torch.get_num_threads()
+
+    def restore(self) -> None:
+        torch = self.torch
+        torch.set_grad_enabled(self.grad)
+        torch.set_default_dtype(self.dtype)
+        # Only when changed: the call imports torch._inductor (a second or more, the first time).
+        if (torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled()) != (
+            self.deterministic,
+            self.warn_only,
+        ):
+            torch.use_deterministic_algorithms(self.deterministic, warn_only=self.warn_only)
+        torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = self.cudnn
+        if torch.is_anomaly_enabled() != self.anomaly:
+            torch.set_anomaly_enabled(self.anomaly)
+        if torch.get_num_threads() != self.threads:
+            torch.set_num_threads(self.threads)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item):
+    if kata_run(item.config) is None:
+        return (yield)
+    saved = _TorchGlobals()
+    try:
+        return (yield)
+    finally:
+        saved.restore()
 
 
 def _header(run: KataRun) -> dict:

@@ -183,3 +183,22 @@ def test_threads_are_pinned_unless_benchmarks_run(project, pytester, restore_thr
         assert threads == 1, f"{args}: the tests ran with {threads} threads"
     else:
         assert torch.get_num_threads() == 2, f"{args}: threads were pinned while benchmarks may run"
+
+
+def test_an_answer_that_switches_autograd_off_for_good_fails_only_its_own_test(submission, pytester):
+    # The answer leaves grad mode off and float64 as the default dtype: its own test fails (its
+    # expected tensor comes out float64), and every later test sees torch as it was.
+    path = submission / "01_double.py"
+    path.write_text(
+        path.read_text().replace(
+            "    return x * 2\n",
+            "    torch.set_grad_enabled(False)\n    torch.set_default_dtype(torch.float64)\n    return x * 2\n",
+        )
+    )
+    (pytester.path / "tests" / "test_zz_globals.py").write_text(
+        "import torch\n\n\ndef test_torch_is_as_it_was():\n"
+        "    assert torch.is_grad_enabled()\n    assert torch.get_default_dtype() == torch.float32\n"
+    )
+    result = pytester.runpytest_inprocess(f"--impl={submission}", "tests/test_01_double.py", "tests/test_zz_globals.py")
+    result.assert_outcomes(passed=5, failed=1)
+    assert torch.is_grad_enabled() and torch.get_default_dtype() == torch.float32
