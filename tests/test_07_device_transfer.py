@@ -99,8 +99,13 @@ class TestMoveAndCast:
         if source.is_floating_point:
             x = x + torch.tensor([0.25, -0.75, 0.5])  # a cast to an integer type truncates these
         expected = x.to(device, target)
+        called = f"move_and_cast(x {source} on cpu, {device.type}, {target})"
         got = kata.move_and_cast(x, device, target)
-        check_tensor(got, expected, f"move_and_cast(x {source} on cpu, {device.type}, {target})")
+        check(
+            got is not x or x.dtype == target,
+            f"{called} returned x itself, still {source}: the converted tensor was made and then thrown away",
+        )
+        check_tensor(got, expected, called)
 
     def test_a_transposed_view_keeps_its_values(self, kata, device):
         x = torch.arange(12, dtype=torch.int32).reshape(3, 4).t()  # (4, 3), not contiguous
@@ -644,15 +649,35 @@ def _sleep_until(moment: float | None) -> None:
         time.sleep(max(0.0, moment - time.perf_counter()))
 
 
+class _CudaCalled(RuntimeError):
+    """Raised by a CUDA call in a test that plays a machine without CUDA."""
+
+
 def _no_cuda(monkeypatch) -> None:
     """A machine without CUDA (whatever this one has): every CUDA call raises, as it does there."""
-
-    def refuse(*args, **kwargs):
-        raise RuntimeError("Found no NVIDIA driver on your system (a CUDA call on a machine without CUDA)")
-
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     for name in ("synchronize", "Event", "current_stream", "default_stream", "Stream"):
+
+        def refuse(*args, name=name, **kwargs):
+            raise _CudaCalled(f"torch.cuda.{name}")
+
         monkeypatch.setattr(torch.cuda, name, refuse)
+
+
+def _timing_symptom(got, seconds: float, queued: bool = True) -> str:
+    """What is wrong with a timing `got` of work that takes `seconds`, where the test can tell."""
+    if not isinstance(got, float):
+        return "expected a float, in seconds"
+    if 500 * seconds <= got <= 5000 * seconds:
+        return "that is about 1000 times too large: milliseconds? The result is in seconds"
+    if got < 0.5 * seconds and not queued:
+        return "less than fn spent sleeping: the clock must count the time that passes, not the CPU's work"
+    if got < 0.5 * seconds:
+        return (
+            "far less than the work takes: the clock stopped while the work was still queued (fn() returns as "
+            "soon as its work is queued)"
+        )
+    return ""
 
 
 def _fake_cuda(monkeypatch) -> _FakeCuda:
@@ -692,14 +717,24 @@ class TestTimeOnDevice:
     def test_times_one_call_on_the_cpu_in_seconds(self, kata, monkeypatch):
         _no_cuda(monkeypatch)
         calls = []
-        got = kata.time_on_device(lambda: (calls.append(1), time.sleep(0.05)), torch.device("cpu"))
+        got = cuda_call = None
+        try:
+            got = kata.time_on_device(lambda: (calls.append(1), time.sleep(0.05)), torch.device("cpu"))
+        except _CudaCalled as err:
+            cuda_call = str(err)
+        check(
+            cuda_call is None,
+            f"time_on_device(fn, cpu) on a machine without CUDA called {cuda_call}, which raises there; expected no "
+            "CUDA call at all for a CPU device",
+        )
         check(
             len(calls) == 1,
             f"time_on_device(fn, cpu) called fn {len(calls)} times; expected exactly once",
         )
         check(
             isinstance(got, float) and 0.04 <= got < 0.5,
-            f"time_on_device(fn sleeping 0.05 s, cpu) returned {describe(got)}; expected about 0.05 (seconds, a float)",
+            f"time_on_device(fn sleeping 0.05 s, cpu) returned {describe(got)}; expected about 0.05 (seconds, a float)"
+            + (f": {_timing_symptom(got, 0.05, queued=False)}" if _timing_symptom(got, 0.05, queued=False) else ""),
         )
 
     def test_waits_for_the_queued_work_before_stopping_the_clock(self, kata, monkeypatch):
@@ -710,19 +745,18 @@ class TestTimeOnDevice:
         check(len(calls) == 1, f"time_on_device(fn, cuda) called fn {len(calls)} times; expected exactly once")
         check(
             isinstance(got, float) and 0.08 <= got < 0.5,
-            f"time_on_device(fn queueing 0.1 s of GPU work, cuda) returned {describe(got)}; expected about 0.1. "
-            "fn() returns as soon as its work is queued: wait for the GPU (torch.cuda.synchronize()) before "
-            "reading the clock",
+            f"time_on_device(fn queueing 0.1 s of GPU work, cuda) returned {describe(got)}; expected about 0.1"
+            + (f": {_timing_symptom(got, 0.1)}" if _timing_symptom(got, 0.1) else ""),
         )
 
     def test_work_queued_before_the_call_is_not_counted(self, kata, monkeypatch):
         gpu = _fake_cuda(monkeypatch)
         gpu.queue(0.3)  # someone else's work, still running when time_on_device starts
         got = kata.time_on_device(lambda: gpu.queue(0.05), torch.device("cuda"))
-        why = (
-            "it counted the earlier work too: synchronize before starting the clock"
-            if isinstance(got, float) and got >= 0.2
-            else "wait for the GPU before starting the clock and again before stopping it"
+        why = _timing_symptom(got, 0.05) or (
+            "it counted the earlier work too (the clock started while the GPU was still busy with it)"
+            if got >= 0.2
+            else "measured from the end of the earlier work to the end of fn's work"
         )
         check(
             isinstance(got, float) and 0.04 <= got < 0.2,
