@@ -118,7 +118,7 @@ def check_trajectory(got, expected, start, called, unit, symptoms=()) -> None:
     __tracebackhide__ = True
     what = f"a list of {len(got)} snapshots" if isinstance(got, (list, tuple)) else describe(got)
     check(
-        isinstance(got, list) and len(got) == len(expected),
+        isinstance(got, (list, tuple)) and len(got) == len(expected),
         f"{called} returned {what}; expected a list of {len(expected)} snapshots, one per {unit}",
     )
     for i, g in enumerate(got, start=1):
@@ -414,8 +414,8 @@ class TestTrainLoop:
         model = make_model()
         got = kata.train_loop(model, torch.optim.SGD(model.parameters(), lr=LR), [])
         check(
-            got == [] and isinstance(got, list),
-            f"train_loop(model, optimizer, []) returned {describe(got)}; expected []",
+            isinstance(got, (list, tuple)) and len(got) == 0,
+            f"train_loop(model, optimizer, []) returned {describe(got)}; expected an empty list",
         )
 
 
