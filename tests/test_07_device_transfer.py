@@ -354,7 +354,7 @@ def _batch() -> dict:
         "extra": (torch.tensor([True, False]), "train", 5),
         "paths": ["a.png", "b.png"],
         "weight": None,
-        "info": ("id-7", {"meta": _Meta(), "scale": torch.tensor(0.5, dtype=torch.float64)}),
+        "info": ("id-7", {"meta": _Meta(), "scale": torch.tensor(5, dtype=torch.int32)}),
         "empty": [],
     }
 
@@ -642,6 +642,9 @@ class _FakeCuda:
         monkeypatch.setattr(torch.cuda, "synchronize", gpu.synchronize)
         monkeypatch.setattr(torch.cuda, "Event", FakeEvent)
         monkeypatch.setattr(torch.cuda, "current_stream", lambda device=None: FakeStream())
+        monkeypatch.setattr(torch.cuda, "default_stream", lambda device=None: FakeStream())
+        if hasattr(torch, "accelerator") and hasattr(torch.accelerator, "synchronize"):
+            monkeypatch.setattr(torch.accelerator, "synchronize", gpu.synchronize)
 
 
 def _sleep_until(moment: float | None) -> None:
