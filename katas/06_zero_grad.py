@@ -1,14 +1,15 @@
 """Kata 06: gradients accumulate, so zero them (at the right moment).
 
-`loss.backward()` does not *set* `.grad`, it *adds* to it. That is why every training loop calls
-`optimizer.zero_grad()` once per step, before `backward()`; why forgetting it (or calling it in
-the wrong place) trains a different model without any error; why gradient accumulation over
-micro-batches works at all; and why two backward passes through one graph need both
-`retain_graph=True` and a reset in between. Since PyTorch 2.0, `zero_grad()` sets the grads to
-`None` rather than filling them with zeros. Run `dojo` to see which exercise is next and
+A backward pass does not *set* a parameter's `.grad`: it *adds* to whatever is there, and nothing
+resets it between two passes unless your code does. Where (and whether) a training loop resets
+the gradients therefore decides which gradient each optimizer step follows, and a mistake there
+raises no error at all: the loop simply trains a different model. The same rule, used on purpose,
+lets several small batches add up to the gradient of one big batch, and it makes two backward
+passes through one forward pass interfere. Since PyTorch 2.0, a reset normally leaves no gradient
+at all (`None`) rather than a tensor of zeros. Run `dojo` to see which exercise is next and
 `dojo hint 06` when stuck.
 
-Every exercise uses the mean-squared-error loss, `F.mse_loss(model(x), y)`.
+Every exercise uses the mean-squared-error loss of the model's output, `F.mse_loss(model(x), y)`.
 """
 
 import torch
@@ -17,45 +18,62 @@ from torch import nn
 
 
 def grad_after_k_backwards(model: nn.Linear, x: torch.Tensor, y: torch.Tensor, k: int) -> torch.Tensor:
-    """Compute `F.mse_loss(model(x), y)` and call `backward()` on it `k` times, without zeroing
-    in between; return `model.weight.grad` afterwards.
+    """Run `k` backward passes of the loss `F.mse_loss(model(x), y)`, with nothing reset in
+    between, and return the gradient of `model.weight` as it stands after the last one.
 
-    The model arrives with no gradients (`.grad` is None). Each `backward()` *adds* the gradient
-    to `.grad`, so the result is `k` times the gradient of a single pass: the reason a training
-    loop must reset the grads every step. Really call `backward()` `k` times (a fresh forward
-    pass for each, or one graph kept with `retain_graph=True`); `(k * loss).backward()` gives
-    the same numbers but is not the lesson.
+    `model` arrives with no gradients (every `.grad` is None), and `k >= 1`. Afterwards every
+    parameter's `.grad` (the weight's and the bias's) holds `k` times the gradient of one pass,
+    and the result equals the weight's `.grad`: a tensor of the weight's shape, dtype and device
+    that carries no graph. The parameters keep their values (nothing is trained here).
+
+    There really are `k` backward passes, each of them reaching the weight: one pass through a
+    loss scaled by `k` gives the same numbers, but is not what is asked. If a second pass raises
+    "Trying to backward through the graph a second time", the first one freed what the second
+    needed.
+
+    This is the behaviour every other exercise of the kata deals with: a gradient that nothing
+    resets is the sum of all the gradients computed since it was last reset.
     """
     # TODO: k backward passes without a reset give k times the gradient
     raise NotImplementedError("06_zero_grad.grad_after_k_backwards is not done yet (stuck? dojo hint 06 grad_after_k_backwards)")
 
 
 def reset_grads(optimizer: torch.optim.Optimizer, set_to_none: bool = True) -> list[torch.Tensor | None]:
-    """Reset the gradients of every parameter `optimizer` updates, then return their `.grad`
-    attributes, one per parameter, in the order of `optimizer.param_groups` (all groups).
+    """Reset the gradients of every parameter that `optimizer` updates, as a training step does
+    before its backward pass; then return those parameters' `.grad` attributes as a list, one
+    item per parameter, in the order of `optimizer.param_groups` (every group in turn, each
+    group's parameters in their order).
 
-    With `set_to_none=True` (the default, as in PyTorch since 2.0) every `.grad` becomes `None`:
-    no memory is kept, and the next `backward()` simply creates the gradient. With
-    `set_to_none=False` each existing `.grad` is filled with zeros *in place* (the same tensor,
-    the same memory, as code such as CUDA graphs expects), and a `.grad` that is `None` stays
-    `None`. Code that reads `p.grad` after `zero_grad()` must be ready for `None`.
+    With `set_to_none=True` (the default, as in PyTorch since 2.0) every one of them is None
+    afterwards: no memory is kept, and the next backward pass creates the gradient anew. With
+    `set_to_none=False` a parameter's existing gradient stays the very same tensor object, in the
+    same memory (code such as CUDA graphs holds on to it), and holds zeros, whatever it held
+    before (inf and nan included); a gradient that is None stays None, and the parameters after
+    it are reset all the same. The parameters' own values do not change.
+
+    The symptom of the default elsewhere: code written for zeros (`p.grad.norm()`, say) raises
+    AttributeError: 'NoneType' object has no attribute ... after such a reset.
     """
-    # TODO: what optimizer.zero_grad() leaves behind: None, or zeros in place
+    # TODO: reset the optimizer's gradients; report what is left: None, or zeros in place
     raise NotImplementedError("06_zero_grad.reset_grads is not done yet (stuck? dojo hint 06 reset_grads)")
 
 
 def train_loop(
     model: nn.Module, optimizer: torch.optim.Optimizer, batches: list[tuple[torch.Tensor, torch.Tensor]]
 ) -> list[torch.Tensor]:
-    """Train `model` with `optimizer`: one optimizer step per `(x, y)` batch, in order, on the
-    loss `F.mse_loss(model(x), y)`. After each step, record the parameters as one detached 1-D
-    tensor, `torch.nn.utils.parameters_to_vector(model.parameters()).detach()`; return the list
-    of these snapshots (one per batch).
+    """Train `model` with `optimizer`: one optimizer step per `(x, y)` batch of `batches`, in order,
+    on the loss `F.mse_loss(model(x), y)`. Return a list of snapshots of the parameters, one taken
+    after each step (an empty list for no batches).
 
-    Each step must use the gradient of its own batch only. The model may arrive with gradients
-    left over from earlier work (a debugging pass that called `backward()`, say). Without
-    `zero_grad()`, or with it between `backward()` and `step()`, the loop runs without an error
-    and trains the wrong model.
+    A snapshot is one 1-D tensor holding the values of every parameter, flattened and joined in
+    the order of `model.parameters()` (the vector `torch.nn.utils.parameters_to_vector` makes). It
+    carries no graph, and keeps the values of its moment while the model trains on.
+
+    Each step must follow the gradient of its own batch only, whatever the model's `.grad` held
+    when it arrived (gradients left over from earlier work: a debugging pass, say). The traps, by
+    their symptoms: the loop runs without an error, but the parameters never move; or each step
+    moves them by the sum of the gradients of all the batches so far; or the first step is off by
+    the gradients the model arrived with.
     """
     # TODO: one step per batch that uses that batch's gradient only
     raise NotImplementedError("06_zero_grad.train_loop is not done yet (stuck? dojo hint 06 train_loop)")
@@ -67,16 +85,20 @@ def train_with_accumulation(
     micro_batches: list[tuple[torch.Tensor, torch.Tensor]],
     k: int,
 ) -> list[torch.Tensor]:
-    """Train with gradient accumulation: one optimizer step per `k` consecutive micro-batches,
-    equivalent (to rounding) to one step on the batch that joins those `k` micro-batches, with
-    loss `F.mse_loss(model(x), y)`. After each optimizer step, record the parameters as in
-    `train_loop` (`parameters_to_vector(...).detach()`); return the list of snapshots, one per
-    optimizer step, so `len(micro_batches) // k` of them.
+    """Train with gradient accumulation: one optimizer step per `k` consecutive micro-batches of
+    `micro_batches`, each step equal (to rounding) to one step on the batch that joins those `k`
+    micro-batches, with the loss `F.mse_loss(model(x), y)`. Return a list of snapshots of the
+    parameters, as in `train_loop`, one taken after each optimizer step: `len(micro_batches) // k`
+    of them.
 
-    All micro-batches have the same size, and `len(micro_batches)` is a multiple of `k`.
-    The gradient of a mean over the big batch is the *mean* of the micro-batch gradients, while
-    `backward()` *sums* them. This is how a batch too large for memory is trained in pieces.
-    The model may arrive with leftover gradients.
+    All micro-batches have the same size, `k >= 1`, and `len(micro_batches)` is a multiple of `k`.
+    The model only ever sees one micro-batch at a time (that is the point: a batch too large for
+    memory is trained in pieces). The model may arrive with gradients left over from earlier
+    work; no step may use them.
+
+    The traps, by their symptoms: steps k times too large (the loss of the big batch is a *mean*
+    over its samples), a step that follows only the last micro-batch of its group, or a second
+    step that still carries the first one's gradient.
     """
     # TODO: k micro-batches, one step: equal to one step on the joined batch
     raise NotImplementedError("06_zero_grad.train_with_accumulation is not done yet (stuck? dojo hint 06 train_with_accumulation)")
@@ -84,15 +106,18 @@ def train_with_accumulation(
 
 def two_loss_grads(model: nn.Linear, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """From ONE forward pass `out = model(x)`, compute two losses, `fit = F.mse_loss(out, y)` and
-    `size = out.pow(2).mean()`, and return `(grad_fit, grad_size)`: the gradient of each loss
-    with respect to `model.weight`, each found with `backward()` (how one would log how much
-    each term of a loss pulls on the weights).
+    `size = out.pow(2).mean()`, and return the pair `(grad_fit, grad_size)`: the gradient of each
+    loss alone with respect to `model.weight` (how one would log how much each term of a loss
+    pulls on the weights).
 
-    Call `model` only once. The first `backward()` frees the graph's saved tensors unless told
-    to keep them (`retain_graph=True`); otherwise the second one raises "Trying to backward
-    through the graph a second time". And `.grad` accumulates: without a reset in between, the
-    second result is the *sum* of both gradients. The model may arrive with leftover gradients,
-    and the first result must not change when the grads are reset for the second.
+    Call `model` once. Find each gradient the way a training step does, by a backward pass that
+    accumulates into the weight's `.grad`: one pass per loss. `model` may arrive with gradients
+    left over from earlier work; neither result may include them. Both results are tensors of
+    the weight's shape, dtype and device that carry no graph, and the weights keep their values.
+
+    The traps, by their symptoms: the second backward pass raises "Trying to backward through
+    the graph a second time"; the second result is the sum of both gradients; the first result
+    turns into zeros, or into the second gradient, once the second one has been found.
     """
-    # TODO: two gradients from one graph: retain_graph and a reset in between
+    # TODO: the gradient of each of two losses, from one forward pass
     raise NotImplementedError("06_zero_grad.two_loss_grads is not done yet (stuck? dojo hint 06 two_loss_grads)")

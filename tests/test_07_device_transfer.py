@@ -85,14 +85,33 @@ class TestPickDevice:
 class TestMoveAndCast:
     @pytest.mark.parametrize(
         "source, target",
-        [(torch.uint8, torch.float32), (torch.float32, torch.float64), (torch.float32, torch.float16)],
-        ids=["uint8_to_float32", "float32_to_float64", "float32_to_float16"],
+        [
+            (torch.uint8, torch.float32),
+            (torch.float32, torch.float64),
+            (torch.float32, torch.float16),
+            (torch.float32, torch.int64),
+        ],
+        ids=["uint8_to_float32", "float32_to_float64", "float32_to_float16", "float32_to_int64"],
     )
     def test_returns_the_tensor_on_the_device_with_the_dtype(self, kata, device, source, target):
         _skip_float64_on_mps(device, target)
         x = torch.tensor([[0, 1, 2], [3, 4, 255]], dtype=source)
+        if source.is_floating_point:
+            x = x + torch.tensor([0.25, -0.75, 0.5])  # a cast to an integer type truncates these
+        expected = x.to(device, target)
+        called = f"move_and_cast(x {source} on cpu, {device.type}, {target})"
         got = kata.move_and_cast(x, device, target)
-        check_tensor(got, x.to(device, target), f"move_and_cast(x {source} on cpu, {device.type}, {target})")
+        check(
+            got is not x or x.dtype == target,
+            f"{called} returned x itself, still {source}: the converted tensor was made and then thrown away",
+        )
+        check_tensor(got, expected, called)
+
+    def test_a_transposed_view_keeps_its_values(self, kata, device):
+        x = torch.arange(12, dtype=torch.int32).reshape(3, 4).t()  # (4, 3), not contiguous
+        expected = x.to(device, torch.float32)
+        got = kata.move_and_cast(x, device, torch.float32)
+        check_tensor(got, expected, f"move_and_cast(x transposed (4, 3) int32 on cpu, {device.type}, torch.float32)")
 
     def test_moves_to_another_device(self, kata):
         x = torch.ones(2, 5, dtype=torch.float32)
@@ -100,16 +119,22 @@ class TestMoveAndCast:
         check(
             isinstance(got, torch.Tensor) and got.device == META and got.dtype == torch.float16 and got.shape == (2, 5),
             f"move_and_cast(x float32 on cpu, 'meta', torch.float16) returned {describe(got)}; expected a float16 "
-            "tensor of shape (2, 5) on device 'meta'",
+            "tensor of shape (2, 5) on device 'meta'"
+            + (" (the tensor came back where it was: was the moved one thrown away?)" if got is x else ""),
         )
 
-    def test_the_callers_tensor_is_unchanged(self, kata):
+    @pytest.mark.parametrize(
+        "target, dtype",
+        [(torch.device("cpu"), torch.float64), (META, torch.float16)],
+        ids=["cpu-float64", "meta-float16"],
+    )
+    def test_the_callers_tensor_is_unchanged(self, kata, target, dtype):
         x = torch.tensor([1.5, 2.5, 3.5])
-        kata.move_and_cast(x, torch.device("cpu"), torch.float64)
+        kata.move_and_cast(x, target, dtype)
         check(
             x.dtype == torch.float32 and x.device.type == "cpu" and x.tolist() == [1.5, 2.5, 3.5],
-            f"after move_and_cast(x, 'cpu', torch.float64) the caller's x is {describe(x)}; expected it untouched "
-            "(float32 [1.5, 2.5, 3.5] on cpu): .to() returns a new tensor, return that one",
+            f"after move_and_cast(x, '{target.type}', {dtype}) the caller's x is {describe(x)}; expected it as it "
+            "was (float32 [1.5, 2.5, 3.5] on cpu)",
         )
 
 
@@ -124,6 +149,33 @@ class TestNormalizeBatch:
             got, expected, f"normalize_batch(x on {device.type}, mean on cpu, std on cpu)", rtol=1e-6, atol=1e-6
         )
 
+    def test_a_batch_of_one(self, kata, device):
+        x = torch.tensor([[4.0, -10.0]], device=device)
+        mean, std = torch.tensor([2.0, 0.0]), torch.tensor([2.0, 5.0])
+        got = kata.normalize_batch(x, mean, std)
+        check_tensor(
+            got,
+            torch.tensor([[1.0, -2.0]], device=device),
+            f"normalize_batch(x of shape (1, 2) on {device.type}, mean, std)",
+            rtol=1e-6,
+            atol=1e-6,
+        )
+
+    def test_the_callers_tensors_are_unchanged(self, kata, device):
+        x = torch.tensor([[1.0, 10.0], [3.0, 30.0]], device=device)
+        mean, std = torch.tensor([2.0, 20.0]), torch.tensor([1.0, 10.0])
+        kata.normalize_batch(x, mean, std)
+        for name, t, values in [
+            ("x", x, [[1.0, 10.0], [3.0, 30.0]]),
+            ("mean", mean, [2.0, 20.0]),
+            ("std", std, [1.0, 10.0]),
+        ]:
+            check(
+                t.tolist() == values,
+                f"after normalize_batch(x on {device.type}, mean, std) the caller's {name} is {describe(t)}; expected "
+                f"it as it was, {values}",
+            )
+
     def test_statistics_on_the_cpu_meet_a_batch_on_another_device(self, kata):
         # On meta, mixing devices fails like on CUDA ("Tensor on device cpu is not on the expected device meta!").
         x = torch.empty(8, 3, device=META)
@@ -133,6 +185,11 @@ class TestNormalizeBatch:
             isinstance(got, torch.Tensor) and got.device == META and got.shape == (8, 3),
             f"normalize_batch(x of shape (8, 3) on 'meta', mean and std on cpu) returned {describe(got)}; expected "
             "a (8, 3) tensor on x's device ('meta')",
+        )
+        check(
+            mean.device.type == "cpu" and std.device.type == "cpu",
+            f"after normalize_batch(x on 'meta', mean, std) the caller's mean is {describe(mean)} and std is "
+            f"{describe(std)}; expected both left on the cpu",
         )
 
 
@@ -183,6 +240,22 @@ class TestNewWeight:
         )
         check_tensor(w.grad, torch.full((3, 2), 3.0, device=device), "w.grad after (w * 3).sum().backward()")
 
+    def test_values_come_from_the_global_random_generator(self, kata, device):
+        torch.manual_seed(1)
+        first = kata.new_weight((3, 4), 1.0, device, torch.float32)
+        second = kata.new_weight((3, 4), 1.0, device, torch.float32)
+        torch.manual_seed(1)
+        again = kata.new_weight((3, 4), 1.0, device, torch.float32)
+        tensors = all(isinstance(w, torch.Tensor) for w in (first, second, again))
+        check(
+            tensors
+            and torch.equal(first.detach(), again.detach())
+            and not torch.equal(first.detach(), second.detach()),
+            f"new_weight((3, 4), 1.0, {device.type}, float32) twice after torch.manual_seed(1), then once more after "
+            "the same seed: expected the first and third to be equal and the second different (random values from "
+            "the global generator, a new draw on each call)",
+        )
+
     def test_values_have_mean_zero_and_the_requested_std(self, kata, device):
         torch.manual_seed(0)
         std = 0.02
@@ -199,11 +272,16 @@ class TestNewWeight:
 
 @exercise("to_numpy")
 class TestToNumpy:
-    @pytest.mark.parametrize("dtype", [torch.float32, torch.int64], ids=str)
-    def test_returns_an_array_with_the_values_shape_and_dtype(self, kata, device, dtype):
+    @pytest.mark.parametrize(
+        "dtype, np_dtype",
+        [(torch.float32, np.float32), (torch.int64, np.int64), (torch.float64, np.float64), (torch.int16, np.int16)],
+        ids=str,
+    )
+    def test_returns_an_array_with_the_values_shape_and_dtype(self, kata, device, dtype, np_dtype):
+        _skip_float64_on_mps(device, dtype)
         t = torch.tensor([[1, -2, 3], [40, 50, -60]], dtype=dtype, device=device)
         got = kata.to_numpy(t)
-        want = np.array([[1, -2, 3], [40, 50, -60]], dtype=np.float32 if dtype == torch.float32 else np.int64)
+        want = np.array([[1, -2, 3], [40, 50, -60]], dtype=np_dtype)
         check(
             isinstance(got, np.ndarray), f"to_numpy({describe(t)}) returned {describe(got)}; expected a numpy.ndarray"
         )
@@ -222,6 +300,33 @@ class TestToNumpy:
             "array [2, -4, 6]",
         )
 
+    def test_a_0d_tensor_gives_a_0d_array(self, kata, device):
+        t = torch.tensor(2.5, device=device, requires_grad=True) * 2
+        got = kata.to_numpy(t)
+        check(
+            isinstance(got, np.ndarray) and got.shape == () and got.dtype == np.float32 and float(got) == 5.0,
+            f"to_numpy(a 0-d float32 tensor 5.0 on {device.type} that requires grad) returned {describe(got)}; "
+            "expected a 0-d float32 numpy.ndarray holding 5.0",
+        )
+
+    def test_the_callers_tensor_is_unchanged(self, kata):
+        w = torch.tensor([1.0, -2.0], requires_grad=True)  # a leaf
+        out = w * 3  # part of a graph
+        kata.to_numpy(w)
+        kata.to_numpy(out)
+        check(
+            w.requires_grad and w.is_leaf,
+            f"after to_numpy(w), the caller's w (a leaf that required grad) is {describe(w)} with {_history(w)}; "
+            "expected it to still require grad",
+        )
+        check(
+            out.requires_grad and out.grad_fn is not None,
+            f"after to_numpy(out), the caller's out = w * 3 is {describe(out)} with {_history(out)}; expected it "
+            "still part of its graph (grad_fn=MulBackward0)",
+        )
+        out.sum().backward()
+        check_tensor(w.grad, torch.full((2,), 3.0), "w.grad after to_numpy(out) and out.sum().backward()")
+
     @pytest.mark.parametrize("device", GPU_ONLY)
     def test_a_cuda_tensor_comes_back_through_host_memory(self, kata, device):
         # t.numpy() and t.detach().numpy() raise here: "can't convert cuda:0 device type tensor to numpy".
@@ -233,6 +338,13 @@ class TestToNumpy:
         )
 
 
+class _Meta:
+    """A non-tensor object in a batch: it must come back as the very same object."""
+
+    def __repr__(self) -> str:
+        return "<meta object>"
+
+
 def _batch() -> dict:
     g = torch.Generator().manual_seed(0)
     return {
@@ -242,6 +354,8 @@ def _batch() -> dict:
         "extra": (torch.tensor([True, False]), "train", 5),
         "paths": ["a.png", "b.png"],
         "weight": None,
+        "info": ("id-7", {"meta": _Meta(), "scale": torch.tensor(5, dtype=torch.int32)}),
+        "empty": [],
     }
 
 
@@ -320,9 +434,31 @@ class TestBatchToDevice:
             "expected ['a.png', 'b.png'] and None unchanged",
         )
 
+    def test_non_tensors_are_the_same_objects(self, kata):
+        batch = _batch()
+        got = kata.batch_to_device(batch, META)
+        info = got.get("info") if isinstance(got, dict) else None
+        inner = info[1] if isinstance(info, tuple) and len(info) == 2 and isinstance(info[1], dict) else {}
+        check(
+            isinstance(info, tuple) and info[0] == "id-7" and inner.get("meta") is batch["info"][1]["meta"],
+            f"batch_to_device(batch, 'meta')['info'] is {describe(info)}; expected ('id-7', {{'meta': the very same "
+            "object as in the input, 'scale': the tensor moved}})",
+        )
+        check(
+            got["empty"] == [] and type(got["empty"]) is list,
+            f"batch_to_device(batch, 'meta')['empty'] is {describe(got['empty'])}; expected an empty list",
+        )
+
     def test_the_callers_batch_is_unchanged(self, kata):
         batch = _batch()
+        before = list(_tensors(batch))
         kata.batch_to_device(batch, META)
+        after = list(_tensors(batch))
+        check(
+            [p for p, _ in after] == [p for p, _ in before] and all(a is b for (_, a), (_, b) in zip(after, before)),
+            "after batch_to_device(batch, 'meta') the caller's batch holds other objects than before; expected its "
+            "containers untouched (build new containers instead of assigning into the old ones)",
+        )
         for path, t in _tensors(batch):
             check(
                 t.device.type == "cpu",
@@ -439,8 +575,13 @@ class TestLoadToCpu:
             check(
                 False,
                 f"load_to_cpu(checkpoint holding a pickled function call) returned {describe(got)}{ran}; expected "
-                "pickle.UnpicklingError ('Weights only load failed'): load plain data only (weights_only=True)",
+                "pickle.UnpicklingError ('Weights only load failed')",
             )
+        check(
+            not _RAN_CODE,
+            "load_to_cpu(checkpoint holding a pickled function call) ran the code hidden in it before raising; "
+            "expected it refused before any of its code runs",
+        )
 
     @pytest.mark.parametrize("device", GPU_ONLY)
     def test_tensors_saved_from_the_gpu_come_back_on_the_cpu(self, kata, device, tmp_path):
@@ -501,11 +642,45 @@ class _FakeCuda:
         monkeypatch.setattr(torch.cuda, "synchronize", gpu.synchronize)
         monkeypatch.setattr(torch.cuda, "Event", FakeEvent)
         monkeypatch.setattr(torch.cuda, "current_stream", lambda device=None: FakeStream())
+        monkeypatch.setattr(torch.cuda, "default_stream", lambda device=None: FakeStream())
+        if hasattr(torch, "accelerator") and hasattr(torch.accelerator, "synchronize"):
+            monkeypatch.setattr(torch.accelerator, "synchronize", gpu.synchronize)
 
 
 def _sleep_until(moment: float | None) -> None:
     if moment is not None:
         time.sleep(max(0.0, moment - time.perf_counter()))
+
+
+class _CudaCalled(RuntimeError):
+    """Raised by a CUDA call in a test that plays a machine without CUDA."""
+
+
+def _no_cuda(monkeypatch) -> None:
+    """A machine without CUDA (whatever this one has): every CUDA call raises, as it does there."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    for name in ("synchronize", "Event", "current_stream", "default_stream", "Stream"):
+
+        def refuse(*args, name=name, **kwargs):
+            raise _CudaCalled(f"torch.cuda.{name}")
+
+        monkeypatch.setattr(torch.cuda, name, refuse)
+
+
+def _timing_symptom(got, seconds: float, queued: bool = True) -> str:
+    """What is wrong with a timing `got` of work that takes `seconds`, where the test can tell."""
+    if not isinstance(got, float):
+        return "expected a float, in seconds"
+    if 500 * seconds <= got <= 5000 * seconds:
+        return "that is about 1000 times too large: milliseconds? The result is in seconds"
+    if got < 0.5 * seconds and not queued:
+        return "less than fn spent sleeping: the clock must count the time that passes, not the CPU's work"
+    if got < 0.5 * seconds:
+        return (
+            "far less than the work takes: the clock stopped while the work was still queued (fn() returns as "
+            "soon as its work is queued)"
+        )
+    return ""
 
 
 def _fake_cuda(monkeypatch) -> _FakeCuda:
@@ -542,37 +717,49 @@ def _matmul_work(device):
 
 @exercise("time_on_device")
 class TestTimeOnDevice:
-    def test_times_one_call_on_the_cpu_in_seconds(self, kata):
+    def test_times_one_call_on_the_cpu_in_seconds(self, kata, monkeypatch):
+        _no_cuda(monkeypatch)
         calls = []
-        got = kata.time_on_device(lambda: (calls.append(1), time.sleep(0.05)), torch.device("cpu"))
+        got = cuda_call = None
+        try:
+            got = kata.time_on_device(lambda: (calls.append(1), time.sleep(0.05)), torch.device("cpu"))
+        except _CudaCalled as err:
+            cuda_call = str(err)
+        check(
+            cuda_call is None,
+            f"time_on_device(fn, cpu) on a machine without CUDA called {cuda_call}, which raises there; expected no "
+            "CUDA call at all for a CPU device",
+        )
         check(
             len(calls) == 1,
             f"time_on_device(fn, cpu) called fn {len(calls)} times; expected exactly once",
         )
         check(
             isinstance(got, float) and 0.04 <= got < 0.5,
-            f"time_on_device(fn sleeping 0.05 s, cpu) returned {describe(got)}; expected about 0.05 (seconds, a float)",
+            f"time_on_device(fn sleeping 0.05 s, cpu) returned {describe(got)}; expected about 0.05 (seconds, a float)"
+            + (f": {_timing_symptom(got, 0.05, queued=False)}" if _timing_symptom(got, 0.05, queued=False) else ""),
         )
 
     def test_waits_for_the_queued_work_before_stopping_the_clock(self, kata, monkeypatch):
         # A fake CUDA (see _FakeCuda): fn() only queues 0.1 s of work, as a real kernel launch does.
         gpu = _fake_cuda(monkeypatch)
-        got = kata.time_on_device(lambda: gpu.queue(0.1), torch.device("cuda"))
+        calls = []
+        got = kata.time_on_device(lambda: (calls.append(1), gpu.queue(0.1)), torch.device("cuda"))
+        check(len(calls) == 1, f"time_on_device(fn, cuda) called fn {len(calls)} times; expected exactly once")
         check(
             isinstance(got, float) and 0.08 <= got < 0.5,
-            f"time_on_device(fn queueing 0.1 s of GPU work, cuda) returned {describe(got)}; expected about 0.1. "
-            "fn() returns as soon as its work is queued: wait for the GPU (torch.cuda.synchronize()) before "
-            "reading the clock",
+            f"time_on_device(fn queueing 0.1 s of GPU work, cuda) returned {describe(got)}; expected about 0.1"
+            + (f": {_timing_symptom(got, 0.1)}" if _timing_symptom(got, 0.1) else ""),
         )
 
     def test_work_queued_before_the_call_is_not_counted(self, kata, monkeypatch):
         gpu = _fake_cuda(monkeypatch)
         gpu.queue(0.3)  # someone else's work, still running when time_on_device starts
         got = kata.time_on_device(lambda: gpu.queue(0.05), torch.device("cuda"))
-        why = (
-            "it counted the earlier work too: synchronize before starting the clock"
-            if isinstance(got, float) and got >= 0.2
-            else "wait for the GPU before starting the clock and again before stopping it"
+        why = _timing_symptom(got, 0.05) or (
+            "it counted the earlier work too (the clock started while the GPU was still busy with it)"
+            if got >= 0.2
+            else "measured from the end of the earlier work to the end of fn's work"
         )
         check(
             isinstance(got, float) and 0.04 <= got < 0.2,
