@@ -218,37 +218,51 @@ def _table(tallies: list[KataTally], min_decoys: int, min_alternatives: int):
     from rich.table import Table
 
     table = Table(
-        title="dojo check per kata: tests passed by the solutions (skipped), stub tests failing, decoys caught, "
-        "alternatives passing, docstrings naming every call of the answer, seconds of test runs",
+        title="dojo check per kata: tests passed by the solutions (skipped), stub tests failing, decoys caught "
+        "(+N GPU-only, not run here), alternatives passing, docstrings naming every call of the answer, seconds "
+        "of test runs",
         title_justify="left",
         box=box.SIMPLE_HEAD,
         pad_edge=False,
+        collapse_padding=True,
     )
-    for name in ("kata", "ex.", "solutions", "stubs", "decoys", "alts", "doc", "s"):
-        table.add_column(name, justify="left" if name == "kata" else "right", no_wrap=True)
 
-    def cell(ok: bool, text: str) -> str:
-        return f"[green]{text}[/]" if ok else f"[red]{text}[/]"
+    def cell(ok: bool, text: str) -> tuple[str, str]:
+        return text, "green" if ok else "red"
 
+    rows = []
     for t in tallies:
         n_ex = len(t.kata.exercises)
-        decoys = f"{t.decoys_caught}/{t.decoys}" + (f"+{t.decoys_skipped}gpu" if t.decoys_skipped else "")
-        table.add_row(
-            t.kata.stem,
-            str(n_ex),
-            cell(
-                not any("does not pass" in p or "no test of it passed" in p for p in t.problems),
-                f"{t.solution_passed} ({t.solution_skipped})",
-            ),
-            cell(t.stub_failed == t.stub_tests, f"{t.stub_failed}/{t.stub_tests}"),
-            cell(t.decoys_caught == t.decoys and t.decoys + t.decoys_skipped >= min_decoys, decoys),
-            cell(
-                t.alternatives_passed == t.alternatives and t.alternatives >= min_alternatives,
-                f"{t.alternatives_passed}/{t.alternatives}",
-            ),
-            f"{t.gives_away}/{n_ex}",
-            f"{t.seconds:.0f}",
+        decoys = f"{t.decoys_caught}/{t.decoys}" + (f"+{t.decoys_skipped}g" if t.decoys_skipped else "")
+        rows.append(
+            [
+                (t.kata.stem, ""),
+                (str(n_ex), ""),
+                cell(
+                    not any("does not pass" in p or "no test of it passed" in p for p in t.problems),
+                    f"{t.solution_passed} ({t.solution_skipped})",
+                ),
+                cell(t.stub_failed == t.stub_tests, f"{t.stub_failed}/{t.stub_tests}"),
+                cell(t.decoys_caught == t.decoys and t.decoys + t.decoys_skipped >= min_decoys, decoys),
+                cell(
+                    t.alternatives_passed == t.alternatives and t.alternatives >= min_alternatives,
+                    f"{t.alternatives_passed}/{t.alternatives}",
+                ),
+                (f"{t.gives_away}/{n_ex}", ""),
+                (f"{t.seconds:.0f}", ""),
+            ]
         )
+    # Fits 80 columns (a terminal's default, and rich's width when output is not a terminal):
+    # every figure keeps its full width, and only a long kata name is cut.
+    names = ("kata", "ex.", "solutions", "stubs", "decoys", "alts", "doc", "s")
+    for i, name in enumerate(names):
+        width = max([len(name)] + [len(row[i][0]) for row in rows])
+        if i == 0:
+            table.add_column(name, no_wrap=True, max_width=min(width, 21), overflow="ellipsis")
+        else:
+            table.add_column(name, justify="right", no_wrap=True, min_width=width)
+    for row in rows:
+        table.add_row(*(f"[{style}]{text}[/]" if style else text for text, style in row))
     return table
 
 
