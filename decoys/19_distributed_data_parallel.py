@@ -16,64 +16,82 @@ from dojo.variants import alternative, decoy
 
 
 @decoy("tears the group down after a clean exit only: a block that raises leaves the group behind")
-@contextlib.contextmanager
 def process_group(backend):
-    dist.init_process_group(backend)
-    yield dist.get_rank(), dist.get_world_size()
-    dist.destroy_process_group()
+    @contextlib.contextmanager
+    def group():
+        dist.init_process_group(backend)
+        yield dist.get_rank(), dist.get_world_size()
+        dist.destroy_process_group()
+
+    return group()
 
 
 @decoy("never tears the group down: the next attempt to make one fails")
-@contextlib.contextmanager
 def process_group(backend):
-    dist.init_process_group(backend)
-    yield dist.get_rank(), dist.get_world_size()
+    @contextlib.contextmanager
+    def group():
+        dist.init_process_group(backend)
+        yield dist.get_rank(), dist.get_world_size()
+
+    return group()
 
 
 @decoy("swallows the block's exception: the caller never learns that training failed")
-@contextlib.contextmanager
 def process_group(backend):
-    dist.init_process_group(backend)
-    try:
-        yield dist.get_rank(), dist.get_world_size()
-    except Exception:
-        pass
-    finally:
-        dist.destroy_process_group()
+    @contextlib.contextmanager
+    def group():
+        dist.init_process_group(backend)
+        try:
+            yield dist.get_rank(), dist.get_world_size()
+        except Exception:
+            pass
+        finally:
+            dist.destroy_process_group()
+
+    return group()
 
 
 @decoy("takes the rank from LOCAL_RANK: on two machines both processes claim rank 0")
-@contextlib.contextmanager
 def process_group(backend):
-    rank, world = int(os.environ["LOCAL_RANK"]), int(os.environ["WORLD_SIZE"])
-    dist.init_process_group(backend, rank=rank, world_size=world)
-    try:
-        yield rank, world
-    finally:
-        dist.destroy_process_group()
+    @contextlib.contextmanager
+    def group():
+        rank, world = int(os.environ["LOCAL_RANK"]), int(os.environ["WORLD_SIZE"])
+        dist.init_process_group(backend, rank=rank, world_size=world)
+        try:
+            yield rank, world
+        finally:
+            dist.destroy_process_group()
+
+    return group()
 
 
 @decoy("yields the environment's strings: '0' == 0 is False, and range(world_size) fails")
-@contextlib.contextmanager
 def process_group(backend):
-    dist.init_process_group(backend)
-    try:
-        yield os.environ["RANK"], os.environ["WORLD_SIZE"]
-    finally:
-        dist.destroy_process_group()
+    @contextlib.contextmanager
+    def group():
+        dist.init_process_group(backend)
+        try:
+            yield os.environ["RANK"], os.environ["WORLD_SIZE"]
+        finally:
+            dist.destroy_process_group()
+
+    return group()
 
 
 @alternative("explicit env:// with the rank and world size read from the environment")
-@contextlib.contextmanager
 def process_group(backend):
-    if backend == "nccl":
-        torch.cuda.set_device(int(os.environ["LOCAL_RANK"]))
-    rank, world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
-    dist.init_process_group(backend, init_method="env://", rank=rank, world_size=world)
-    try:
-        yield rank, world
-    finally:
-        dist.destroy_process_group()
+    @contextlib.contextmanager
+    def group():
+        if backend == "nccl":
+            torch.cuda.set_device(int(os.environ["LOCAL_RANK"]))
+        rank, world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
+        dist.init_process_group(backend, init_method="env://", rank=rank, world_size=world)
+        try:
+            yield rank, world
+        finally:
+            dist.destroy_process_group()
+
+    return group()
 
 
 @alternative("a class with __enter__ and __exit__ instead of a generator")

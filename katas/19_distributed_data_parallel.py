@@ -167,4 +167,3 @@ def load_on_every_rank(path: str | os.PathLike, device: torch.device) -> dict:
     """
     # TODO: torch.load on every rank with map_location=device and weights_only=True
     raise NotImplementedError("19_distributed_data_parallel.load_on_every_rank is not done yet (stuck? dojo hint 19 load_on_every_rank)")
-
