@@ -465,4 +465,5 @@ def load_on_every_rank(path, device):
 
 @alternative("a map_location function that moves each storage")
 def load_on_every_rank(path, device):
-    return torch.load(path, map_location=lambda storage, _location: storage.to(device), weights_only=True)
+    device = torch.device(device)
+    return torch.load(path, map_location=lambda storage, _location: storage.to(device=device), weights_only=True)

@@ -25,6 +25,7 @@ import io
 import os
 import pickle
 import socket
+import threading
 import time
 import traceback
 from datetime import timedelta
@@ -213,6 +214,7 @@ def serve(conn, folder: str) -> None:
     import torch.distributed as dist
 
     torch.set_num_threads(1)
+    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
     try:
         kata = load_kata(Path(folder), STEM)
     except KataLoadError as err:
@@ -245,6 +247,14 @@ def serve(conn, folder: str) -> None:
                 with contextlib.suppress(Exception):
                     dist.destroy_process_group()
         conn.send_bytes(pickle.dumps(answer))
+
+
+def _exit_with_parent(parent: int) -> None:
+    """End this process when the test run that started it is gone, even while the kata's code
+    is stuck in a collective (a group made with the default timeout waits for half an hour)."""
+    while os.getppid() == parent:
+        time.sleep(1.0)
+    os._exit(1)
 
 
 def _error_record(err: BaseException, rank: int, folder: str) -> dict:
