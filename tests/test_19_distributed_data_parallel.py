@@ -130,10 +130,11 @@ class Ranks:
             self.answers[key] = self._run(scenario, device, kwargs)
         answers = self.answers[key]
         errors = [a["error"] for a in answers if "error" in a]
-        # What a rank raised comes first: the other rank's hang is usually its consequence.
-        errors.sort(key=lambda e: e["type"] == "TimeoutError")
+        # A rank's own exception first: a peer's closed connection, time-out or hang follows from it.
+        errors.sort(key=lambda e: ("lost" in e, _knock_on(e.get("message", "")), e.get("time", 0.0)))
         if errors:
-            _raise(errors[0], scenario)
+            finished = [rank for rank, a in enumerate(answers) if "ok" in a]
+            _raise(errors[0], scenario, finished)
         return [answer["ok"] for answer in answers]
 
     def _run(self, scenario: str, device: str, kwargs: dict) -> list:
@@ -155,11 +156,15 @@ class Ranks:
                     try:
                         answers[rank] = pickle.loads(conn.recv_bytes())
                     except (EOFError, OSError):
+                        self.procs[rank].join(timeout=5)
                         code = self.procs[rank].exitcode
-                        died = f"the process died (exit code {code})"
-                        answers[rank] = {"error": {"type": "RuntimeError", "message": died, "rank": rank}}
+                        died = (
+                            f"rank {rank} of {WORLD}: its process died (exit code {code}) while running the kata's code"
+                        )
+                        answers[rank] = {"error": {"lost": died, "rank": rank}}
                     if "error" in answers[rank]:
                         deadline = min(deadline, time.monotonic() + GRACE)
+        lost = any(a and "lost" in a.get("error", {}) for a in answers)
         if pending:
             waited = (
                 "after the other rank failed"
@@ -167,15 +172,13 @@ class Ranks:
                 else f"within {DEADLINE:.0f} s"
             )
             for rank in pending:
-                answers[rank] = {
-                    "error": {
-                        "type": "TimeoutError",
-                        "rank": rank,
-                        "message": f"did not finish {waited}: it waits for something the other rank never does "
-                        "(a collective or a barrier that only one rank reaches, or a process group that never forms)",
-                    }
-                }
-            self._kill()
+                hung = (
+                    f"rank {rank} of {WORLD} did not finish {waited}: it waits for something the other rank never "
+                    "does (a collective or a barrier that only one rank reaches, or a process group that never forms)"
+                )
+                answers[rank] = {"error": {"lost": hung, "rank": rank}}
+        if pending or lost:
+            self._kill()  # the next scenario starts two fresh processes
         return answers
 
     def _kill(self) -> None:
@@ -187,14 +190,29 @@ class Ranks:
         self.procs, self.conns = [], []
 
 
-def _raise(error: dict, scenario: str) -> None:
+def _knock_on(message: str) -> bool:
+    """Whether an error reads like the consequence of another rank's: a connection it closed, a
+    collective it never joined."""
+    return any(words in message for words in ("Connection closed", "Connection reset", "imed out", "timeout"))
+
+
+def _raise(error: dict, scenario: str, finished: list[int]) -> None:
+    """Fail the test with what went wrong in a rank: what it raised (the type, the message and
+    where, in the kata's file), or that it hung or died."""
     __tracebackhide__ = True
-    where = f"\n{error['trace']}" if error.get("trace") else ""
-    message = f"rank {error['rank']} of {WORLD} raised {error['type']}: {error['message']}{where}"
+    if "lost" in error:
+        pytest.fail(f"{error['lost']} (scenario {scenario} of {Path(__file__).name})", pytrace=False)
     if error["type"] == "NotImplementedError":
-        raise NotImplementedError(error["message"])  # an unfilled stub: reported as TODO
-    if error["type"] == "TimeoutError":
-        message = f"rank {error['rank']} of {WORLD} {error['message']} (scenario {scenario})"
+        raise NotImplementedError(error["message"])  # an unfilled stub's message: reported as TODO
+    where = f"\n{error['trace']}" if error.get("trace") else ""
+    note = ""
+    if finished and _knock_on(error["message"]):
+        others = ", ".join(map(str, finished))
+        note = (
+            f"\n(rank {others} finished without an error: a collective, such as a barrier, that only some "
+            "ranks reach waits for ranks that never come)"
+        )
+    message = f"rank {error['rank']} of {WORLD} raised {error['type']}: {error['message']}{where}{note}"
     pytest.fail(message, pytrace=False)
 
 
@@ -263,7 +281,7 @@ def _error_record(err: BaseException, rank: int, folder: str) -> dict:
     own = [f for f in frames if f.filename == kata_file]
     shown = (own or frames[-1:])[-3:]
     trace = "\n".join(f"  {Path(f.filename).name}, line {f.lineno}, in {f.name}: {f.line}" for f in shown)
-    return {"type": type(err).__name__, "message": str(err), "trace": trace, "rank": rank}
+    return {"type": type(err).__name__, "message": str(err), "trace": trace, "rank": rank, "time": time.time()}
 
 
 def _device(rank: int, kind: str) -> torch.device:
