@@ -2,8 +2,9 @@
 
 The exercises run in every process of a group, so most tests start real ones: two processes
 (ranks 0 and 1) on the CPU with `gloo`, and with `nccl` on two GPUs where a machine has them.
-Importing torch takes seconds and joining a group milliseconds, so the two processes are
-spawned once for this file (on first use) and every test sends them a *scenario*: a function of
+Starting a process that imports torch takes seconds and joining a group milliseconds, so the
+two processes are started once for this file (on first use; forked where that is safe, see
+`_context`) and every test sends them a *scenario*: a function of
 this file, below, that runs the kata's code in a fresh process group and sends back what it
 observed. The checks run here, in the test. A scenario's answers are kept, so the tests of one
 class share one run and each reports its own outcome.
@@ -21,10 +22,12 @@ ranks' batches, sums and counts in float64, the indices of a data set.
 from __future__ import annotations
 
 import contextlib
+import importlib
 import io
 import os
 import pickle
 import socket
+import sys
 import threading
 import time
 import traceback
@@ -71,7 +74,7 @@ ONE_DEVICE = [
 
 # ---------------------------------------------------------------- the two ranks
 
-# What a spawned process runs: this file, loaded by its path (a test module need not be
+# What a rank process runs: this file, loaded by its path (a test module need not be
 # importable by name), then serve(). `exec` is the target so that nothing but its code string
 # and arguments must be pickled.
 BOOT = """
@@ -89,8 +92,22 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _context():
+    """Fork where it is safe: the ranks then start in milliseconds with torch already imported,
+    where spawn imports it again in each (seconds, for every run of this file and for every
+    decoy `dojo check` tries). Safe means Linux (fork is unsafe on macOS, absent on Windows) and
+    a test process that has not initialised CUDA (a forked child cannot use it then)."""
+    if sys.platform.startswith("linux") and not torch.cuda.is_initialized():
+        # DDP's constructor imports torch's compiler (a second or two): once here, not in every
+        # pair of ranks this process forks.
+        importlib.import_module("torch._dynamo")
+
+        return mp.get_context("fork")
+    return mp.get_context("spawn")
+
+
 class Ranks:
-    """Two spawned processes that run scenarios against the kata file of `folder` (--impl)."""
+    """Two processes that run scenarios against the kata file of `folder` (--impl)."""
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
@@ -99,7 +116,7 @@ class Ranks:
         self.answers: dict = {}
 
     def _start(self) -> None:
-        ctx = mp.get_context("spawn")
+        ctx = _context()
         for rank in range(WORLD):
             parent, child = ctx.Pipe()
             args = (BOOT, {"conn": child, "tests_file": __file__, "folder": str(self.folder)})
@@ -223,7 +240,7 @@ def ranks(impl_folder):
     pool.close()
 
 
-# ---------------------------------------------------------------- in the spawned processes
+# ---------------------------------------------------------------- in the rank processes
 
 
 def serve(conn, folder: str) -> None:
