@@ -3,8 +3,8 @@
 The exercises run in every process of a group, so most tests start real ones: two processes
 (ranks 0 and 1) on the CPU with `gloo`, and with `nccl` on two GPUs where a machine has them.
 Starting a process that imports torch takes seconds and joining a group milliseconds, so the
-two processes are started once for this file (on first use; forked where that is safe, see
-`_context`) and every test sends them a *scenario*: a function of
+two processes are started once for this file (on first use, from a fork server where the
+platform has one, see `_context`) and every test sends them a *scenario*: a function of
 this file, below, that runs the kata's code in a fresh process group and sends back what it
 observed. The checks run here, in the test. A scenario's answers are kept, so the tests of one
 class share one run and each reports its own outcome.
@@ -22,12 +22,10 @@ ranks' batches, sums and counts in float64, the indices of a data set.
 from __future__ import annotations
 
 import contextlib
-import importlib
 import io
 import os
 import pickle
 import socket
-import sys
 import threading
 import time
 import traceback
@@ -93,16 +91,16 @@ def _free_port() -> int:
 
 
 def _context():
-    """Fork where it is safe: the ranks then start in milliseconds with torch already imported,
-    where spawn imports it again in each (seconds, for every run of this file and for every
-    decoy `dojo check` tries). Safe means Linux (fork is unsafe on macOS, absent on Windows) and
-    a test process that has not initialised CUDA (a forked child cannot use it then)."""
-    if sys.platform.startswith("linux") and not torch.cuda.is_initialized():
-        # DDP's constructor imports torch's compiler (a second or two): once here, not in every
-        # pair of ranks this process forks.
-        importlib.import_module("torch._dynamo")
-
-        return mp.get_context("fork")
+    """Where the platform has it, a fork server: one clean process, started once per test run,
+    that imports torch (and the compiler modules DDP's constructor imports) once; each pair of
+    ranks is then forked from it in milliseconds, where spawn imports torch again in each
+    (seconds, for every run of this file and for every decoy `dojo check` tries). Forking the
+    test process itself would be as fast but unsafe: it may hold threads and locks from earlier
+    tests (a rank then hangs in its first backward), or CUDA, which a forked child cannot use."""
+    if "forkserver" in mp.get_all_start_methods():
+        ctx = mp.get_context("forkserver")
+        ctx.set_forkserver_preload(["torch", "torch.distributed", "torch.nn.parallel", "torch._dynamo"])
+        return ctx
     return mp.get_context("spawn")
 
 
