@@ -15,6 +15,7 @@ decorated with what it is:
 
 A variant replaces the top-level function or class *of the same name* in the reference solution
 (the rest of the module stays the reference); the file's own imports are added to the module.
+The mark comes first; decorators below it (`@contextmanager`) belong to the variant's code.
 `dojo check` then runs the kata's tests against each variant: every decoy must fail at least one
 test (the run stops at the first failure) and every alternative must pass them all. Options of
 the decorators: `cite=` (where the mistake was seen: a forum thread or an issue),
@@ -106,8 +107,10 @@ def read_variants(path: Path, stem: str) -> list[Variant]:
             for d in node.decorator_list
             if isinstance(d, ast.Call) and isinstance(d.func, ast.Name) and d.func.id in (DECOY, ALTERNATIVE)
         ]
-        if len(marks) != 1 or len(node.decorator_list) != 1:
-            raise VariantError(f"{where}: {node.name} needs exactly one decorator, @decoy(...) or @alternative(...)")
+        if len(marks) != 1 or node.decorator_list[0] is not marks[0]:
+            raise VariantError(
+                f"{where}: {node.name} needs exactly one @decoy(...) or @alternative(...), as its first decorator"
+            )
         mark = marks[0]
         if not mark.args:
             raise VariantError(f"{where}: @{mark.func.id} needs the reason as its first argument")
@@ -117,7 +120,10 @@ def read_variants(path: Path, stem: str) -> list[Variant]:
             raise VariantError(f"{where}: unknown option(s) {', '.join(sorted(unknown))}")
         if options.get("needs") not in (None, "cuda"):
             raise VariantError(f"{where}: needs= may only be 'cuda'")
-        body = "\n".join(lines[node.lineno - 1 : node.end_lineno])
+        # The variant's code: from the line after the mark, so that its own decorators
+        # (@contextmanager, @staticmethod...) stay with it; the mark is not the solution's.
+        start = mark.end_lineno + 1 if len(node.decorator_list) > 1 else node.lineno
+        body = "\n".join(lines[start - 1 : node.end_lineno])
         variants.append(
             Variant(
                 kind=mark.func.id,

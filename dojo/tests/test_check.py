@@ -68,13 +68,23 @@ def test_a_decoy_file_is_read_variant_by_variant(tmp_path):
 @pytest.mark.parametrize(
     "text, problem",
     [
-        ("def double(x):\n    return x\n", "needs exactly one decorator"),
+        ("def double(x):\n    return x\n", "needs exactly one @decoy"),
+        ("@staticmethod\n@decoy('why')\ndef double(x):\n    return x\n", "as its first decorator"),
+        ("@decoy('why')\n@alternative('why')\ndef double(x):\n    return x\n", "needs exactly one @decoy"),
         ("@decoy()\ndef double(x):\n    return x\n", "needs the reason"),
         ("@decoy('why', when='now')\ndef double(x):\n    return x\n", "unknown option"),
         ("@decoy('why', needs='tpu')\ndef double(x):\n    return x\n", "needs= may only be 'cuda'"),
         ("@decoy(REASON)\ndef double(x):\n    return x\n", "must be a plain string"),
     ],
-    ids=["no_decorator", "no_reason", "unknown_option", "unknown_device", "not_a_string"],
+    ids=[
+        "no_decorator",
+        "mark_not_first",
+        "two_marks",
+        "no_reason",
+        "unknown_option",
+        "unknown_device",
+        "not_a_string",
+    ],
 )
 def test_a_malformed_decoy_is_reported_with_its_line(tmp_path, text, problem):
     with pytest.raises(variants.VariantError, match=problem):
@@ -99,6 +109,27 @@ def test_a_variant_replaces_its_namesake_and_keeps_the_rest(tmp_path):
     exec(compile(module, "variant", "exec"), namespace)
     assert namespace["double"](0) == pytest.approx(2.718281828) and namespace["helper"]() == 1
     assert "torch.mul" not in module and "import math" in module
+
+
+def test_a_variant_keeps_its_own_decorators_below_the_mark(tmp_path):
+    path = write_decoys(
+        tmp_path,
+        """
+        import contextlib
+        from dojo.variants import decoy
+
+        @decoy("a context manager that yields three")
+        @contextlib.contextmanager
+        def double(x):
+            yield 3
+        """,
+    )
+    (variant,) = variants.read_variants(path, "01_demo")
+    assert variant.source.startswith("@contextlib.contextmanager\ndef double")
+    namespace: dict = {}
+    exec(compile(variants.apply_variant(SOLUTION, variant), "variant", "exec"), namespace)
+    with namespace["double"](0) as value:
+        assert value == 3
 
 
 def test_the_audit_lists_the_api_calls_of_an_answer():
