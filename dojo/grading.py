@@ -509,8 +509,11 @@ def grade(
             while queue and len(running) < max(1, jobs):
                 i = queue.pop(0)
                 pending = prepared[i]
+                # Not a daemon: a daemonic process may not start processes of its own, and the
+                # tests do (DataLoader workers in kata 10, the two ranks of kata 19). The process
+                # group is killed whatever happens (below), so nothing outlives the grading.
                 pending.process = context.Process(
-                    target=_child, args=(str(pending.workdir), pending.args, str(pending.log), limits), daemon=True
+                    target=_child, args=(str(pending.workdir), pending.args, str(pending.log), limits), daemon=False
                 )
                 pending.started = time.perf_counter()
                 pending.process.start()

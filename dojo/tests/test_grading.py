@@ -53,7 +53,8 @@ def test_ordinary_kata_code_shows_no_tamper_sign():
 
 
 def submissions(project: Path) -> dict[str, Path]:
-    """Seven learners: a right one, a stub, the patching attack, a hang, an exit, a fork, a blow-up."""
+    """Eight learners: a right one, a stub, the patching attack, a hang, an exit, a fork, a blow-up,
+    and a right one whose answer starts a worker process (as a DataLoader with workers does)."""
     base = project / "class"
     made = {}
 
@@ -82,6 +83,13 @@ def submissions(project: Path) -> dict[str, Path]:
     )
     make("flo", append("02_halve.py", fork))
     make("gus", append("02_halve.py", "\n_blob = torch.empty(64 * 2**30, dtype=torch.uint8)\n"))
+    worker = (
+        "import multiprocessing\n"
+        "    with multiprocessing.get_context('spawn').Pool(1) as pool:\n"
+        "        assert pool.apply(abs, (-2,)) == 2\n"
+        "    return x / 2"
+    )
+    make("hal", replace("02_halve.py", "return x / 2", worker))
     return made
 
 
@@ -118,7 +126,8 @@ def test_each_submission_is_contained_and_the_others_are_graded(project):
     assert gone(child), "the whole process group should have been killed, the fork's child too"
     assert "ran out of its 6 GB of memory" in by["gus"].problem and score["gus"] == [2, 0]
     assert "02_halve" in by["gus"].broken
-    assert elapsed < 60, f"seven submissions took {elapsed:.0f} s"
+    assert score["hal"] == [2, 1] and not by["hal"].problem, "an answer may start processes of its own"
+    assert elapsed < 60, f"eight submissions took {elapsed:.0f} s"
 
 
 def plain(line: str) -> str:
