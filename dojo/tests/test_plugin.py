@@ -202,3 +202,17 @@ def test_an_answer_that_switches_autograd_off_for_good_fails_only_its_own_test(s
     result = pytester.runpytest_inprocess(f"--impl={submission}", "tests/test_01_double.py", "tests/test_zz_globals.py")
     result.assert_outcomes(passed=5, failed=1)
     assert torch.is_grad_enabled() and torch.get_default_dtype() == torch.float32
+
+
+def test_a_stub_inside_an_expected_runtime_error_is_todo_not_a_wrong_answer(project, pytester):
+    # NotImplementedError is a RuntimeError: a test that expects the answer to raise RuntimeError
+    # (any message) must still read an unfilled stub as "not done yet".
+    (pytester.path / "tests" / "test_02_halve.py").write_text(
+        "import torch\n\nfrom dojo.testing import exercise, expect_raises\n\n\n"
+        '@exercise("halve")\nclass TestHalve:\n'
+        "    def test_a_string_raises(self, kata):\n"
+        '        with expect_raises(RuntimeError, None, "halve(...)"):\n'
+        "            kata.halve(torch.ones(2, 2))\n"
+    )
+    result = pytester.runpytest_inprocess("-m", "kata02")
+    assert result.parseoutcomes().get("todo") == 1 and "failed" not in result.parseoutcomes()
