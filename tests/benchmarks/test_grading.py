@@ -17,7 +17,7 @@ import shutil
 import pytest
 import torch
 
-from dojo.grading import Limits, grade
+from dojo.grading import Limits, _score, grade
 from dojo.project import find_root, load_katas
 from dojo.stubs import build_all
 from dojo.variants import DECOY, apply_variant, read_variants
@@ -64,6 +64,9 @@ def test_grade_a_class_of_twelve(benchmark, tmp_path):
     graded = benchmark.pedantic(grade, args=(ROOT, paths, katas, jobs, Limits(600, 8)), rounds=1, iterations=1)
     assert len(graded) == SUBMISSIONS and not any(g.error for g in graded)
     assert not any(g.problem for g in graded), [g.problem for g in graded if g.problem]
+    for g in graded[:3]:  # the complete ones: every exercise of every kata done, child processes included
+        missing = [k.stem for k in katas if _score(g, k)[0] != len(k.exercises)]
+        assert not missing, f"{g.name}, a copy of the solutions, did not score full marks on {missing}"
     seconds = benchmark.stats.stats.median
     benchmark.extra_info.update(
         {
