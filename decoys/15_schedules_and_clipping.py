@@ -482,6 +482,16 @@ def load_checkpoint(path, model, optimizer, scheduler):
     return scheduler.last_epoch
 
 
+@decoy("fast-forwards the fresh scheduler by the saved step count: wrong for a scheduler advanced per epoch")
+def load_checkpoint(path, model, optimizer, scheduler):
+    ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    model.load_state_dict(ckpt["model"])
+    optimizer.load_state_dict(ckpt["optimizer"])
+    for _ in range(int(ckpt["step"])):
+        scheduler.step()
+    return int(ckpt["step"])
+
+
 # ---------------------------------------------------------------- clip_global_norm
 
 
@@ -875,6 +885,26 @@ def train_skipping_nonfinite(model, batches, loss_fn, optimizer):
             continue
         loss.backward()
         if any(not torch.isfinite(p.grad).all() for p in model.parameters()):
+            skipped += 1
+            continue
+        optimizer.step()
+    return skipped
+
+
+@alternative("the gradients checked by a clipping that raises on a non-finite norm, with no limit")
+def train_skipping_nonfinite(model, batches, loss_fn, optimizer):
+    skipped = 0
+    for x, y in batches:
+        optimizer.zero_grad()
+        loss = loss_fn(model(x), y)
+        if not torch.isfinite(loss):
+            skipped += 1
+            continue
+        loss.backward()
+        params = [p for p in model.parameters() if p.grad is not None]
+        try:
+            nn.utils.clip_grad_norm_(params, math.inf, error_if_nonfinite=True)
+        except RuntimeError:
             skipped += 1
             continue
         optimizer.step()

@@ -598,9 +598,11 @@ class TestLoadCheckpoint:
             f"{self.CALL} returned {describe(got)}; expected the Python int {step}, the step the file holds{note}",
         )
 
-    def test_the_resumed_run_continues_with_the_same_rates_and_weights(self, kata, tmp_path):
-        run, _, (model, optimizer, scheduler) = self._loaded(kata, tmp_path)
-        run.resume(model, optimizer, scheduler, f"after {self.CALL}")
+    # With step 12, the file's scheduler still sits at step 3: its place comes from its state, not from the step.
+    @pytest.mark.parametrize("step", [SAVED_AT, 12], ids=["scheduler advanced per step", "scheduler per epoch"])
+    def test_the_resumed_run_continues_with_the_same_rates_and_weights(self, kata, tmp_path, step):
+        run, _, (model, optimizer, scheduler) = self._loaded(kata, tmp_path, step=step)
+        run.resume(model, optimizer, scheduler, f"after {self.CALL} of a file with step {step}")
 
     def test_the_model_holds_the_checkpoints_weights(self, kata, tmp_path):
         run, _, (model, _, _) = self._loaded(kata, tmp_path)
