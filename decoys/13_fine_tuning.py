@@ -73,6 +73,12 @@ def freeze_all(model):
     return model
 
 
+@alternative("apply() with requires_grad_(False) on every module: each module's own parameters, once more")
+def freeze_all(model):
+    model.apply(lambda m: m.requires_grad_(False))
+    return model
+
+
 # ---------------------------------------------------------------- replace_head
 
 
@@ -395,6 +401,14 @@ def set_bn_eval(model):
     return model
 
 
+@decoy("turns off track_running_stats instead: the layer now normalizes with each batch's statistics")
+def set_bn_eval(model):
+    for m in model.modules():
+        if isinstance(m, nn.modules.batchnorm._BatchNorm) and not any(p.requires_grad for p in m.parameters()):
+            m.track_running_stats = False
+    return model
+
+
 # ---------------------------------------------------------------- train_step
 
 
@@ -663,3 +677,23 @@ def unfreeze_last_block(model, head_lr, block_lr):
         {"params": [p for n, p in model.named_parameters() if n.startswith("layer4.")], "momentum": 0.9},
     ]
     return torch.optim.SGD(groups, lr=block_lr)
+
+
+@decoy("unfreezes layer4's convolutions only: its BatchNorm layers stay frozen")
+def unfreeze_last_block(model, head_lr, block_lr):
+    for m in model.layer4.modules():
+        if isinstance(m, nn.Conv2d):
+            m.requires_grad_(True)
+    block = [p for p in model.layer4.parameters() if p.requires_grad]
+    return torch.optim.SGD(
+        [{"params": model.fc.parameters(), "lr": head_lr}, {"params": block, "lr": block_lr}], momentum=0.9
+    )
+
+
+@alternative("the head's group as the parameters that train on arrival, which are the head's")
+def unfreeze_last_block(model, head_lr, block_lr):
+    head = [p for p in model.parameters() if p.requires_grad]
+    model.layer4.requires_grad_(True)
+    return torch.optim.SGD(
+        [{"params": head, "lr": head_lr}, {"params": model.layer4.parameters(), "lr": block_lr}], momentum=0.9
+    )

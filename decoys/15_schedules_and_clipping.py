@@ -407,6 +407,15 @@ def save_checkpoint(path, model, optimizer, scheduler, step):
         torch.save(ckpt, f)
 
 
+@decoy("the model's parameters alone: its buffers (a BatchNorm's running statistics) are lost")
+def save_checkpoint(path, model, optimizer, scheduler, step):
+    weights = {name: p.detach() for name, p in model.named_parameters()}
+    torch.save(
+        {"model": weights, "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "step": int(step)},
+        path,
+    )
+
+
 # ---------------------------------------------------------------- load_checkpoint
 
 
@@ -461,6 +470,25 @@ def load_checkpoint(path, model, optimizer, scheduler):
     scheduler.load_state_dict(ckpt["scheduler"])
     optimizer.load_state_dict(ckpt["optimizer"])
     model.load_state_dict(ckpt["model"], strict=True)
+    return int(ckpt["step"])
+
+
+@decoy("returns the scheduler's own count: the number of epochs when it is advanced once per epoch")
+def load_checkpoint(path, model, optimizer, scheduler):
+    ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    model.load_state_dict(ckpt["model"])
+    optimizer.load_state_dict(ckpt["optimizer"])
+    scheduler.load_state_dict(ckpt["scheduler"])
+    return scheduler.last_epoch
+
+
+@decoy("fast-forwards the fresh scheduler by the saved step count: wrong for a scheduler advanced per epoch")
+def load_checkpoint(path, model, optimizer, scheduler):
+    ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    model.load_state_dict(ckpt["model"])
+    optimizer.load_state_dict(ckpt["optimizer"])
+    for _ in range(int(ckpt["step"])):
+        scheduler.step()
     return int(ckpt["step"])
 
 
@@ -825,4 +853,59 @@ def train_skipping_nonfinite(model, batches, loss_fn, optimizer):
             skipped += 1
         for p in params:
             p.grad = None
+    return skipped
+
+
+@decoy("checks the gradient of the first parameter alone: an inf in a later layer's gradient gets through")
+def train_skipping_nonfinite(model, batches, loss_fn, optimizer):
+    skipped = 0
+    for x, y in batches:
+        optimizer.zero_grad()
+        loss = loss_fn(model(x), y)
+        if not torch.isfinite(loss):
+            skipped += 1
+            continue
+        loss.backward()
+        first = next(iter(model.parameters()))
+        if first.grad is not None and not torch.isfinite(first.grad).all():
+            skipped += 1
+            continue
+        optimizer.step()
+    return skipped
+
+
+@decoy("reads .grad of every parameter: a parameter without a gradient raises TypeError")
+def train_skipping_nonfinite(model, batches, loss_fn, optimizer):
+    skipped = 0
+    for x, y in batches:
+        optimizer.zero_grad()
+        loss = loss_fn(model(x), y)
+        if not torch.isfinite(loss):
+            skipped += 1
+            continue
+        loss.backward()
+        if any(not torch.isfinite(p.grad).all() for p in model.parameters()):
+            skipped += 1
+            continue
+        optimizer.step()
+    return skipped
+
+
+@alternative("the gradients checked by a clipping that raises on a non-finite norm, with no limit")
+def train_skipping_nonfinite(model, batches, loss_fn, optimizer):
+    skipped = 0
+    for x, y in batches:
+        optimizer.zero_grad()
+        loss = loss_fn(model(x), y)
+        if not torch.isfinite(loss):
+            skipped += 1
+            continue
+        loss.backward()
+        params = [p for p in model.parameters() if p.grad is not None]
+        try:
+            nn.utils.clip_grad_norm_(params, math.inf, error_if_nonfinite=True)
+        except RuntimeError:
+            skipped += 1
+            continue
+        optimizer.step()
     return skipped

@@ -263,7 +263,8 @@ def train_skipping_nonfinite(
     """Train `model` on each (x, y) of `batches` in turn, one optimizer step per batch, except on the
     batches whose loss or gradients are not finite; return how many batches were skipped, an int.
 
-    `loss_fn(model(x), y)` is a scalar loss and `optimizer` optimizes the model's parameters. For
+    `loss_fn(model(x), y)` is a scalar loss and `optimizer` optimizes the model's parameters; some
+    parameters may take no part in the forward pass (they get no gradient, and are no error). For
     each batch, with nothing left over from the batches before: when the loss is nan or infinite,
     the batch is skipped without computing its gradients (a backward pass from such a loss is
     wasted work). Otherwise the gradients are computed; when any element of any parameter's

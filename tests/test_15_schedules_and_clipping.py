@@ -534,6 +534,32 @@ class TestSaveCheckpoint:
         run, _ = self._saved(kata, tmp_path)
         run.resume(run.model, run.optimizer, run.scheduler, f"after {self.CALL}, on the same objects")
 
+    def test_the_model_entry_holds_its_buffers_too(self, kata, tmp_path):
+        torch.manual_seed(0)
+        model = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4))
+        model(torch.randn(8, 3))  # the running statistics move away from their initial values
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+        scheduler = reference_scheduler(optimizer)
+        call = "save_checkpoint(path, model with a BatchNorm1d, optimizer, scheduler, step=0)"
+        path = tmp_path / "with_buffers.pt"
+        call_kata(kata.save_checkpoint, call, path, model, optimizer, scheduler, 0)
+        ckpt = safe_load(path, call)
+        want = model.state_dict()
+        got = ckpt.get("model") if isinstance(ckpt, dict) else None
+        names = sorted(got) if isinstance(got, dict) else describe(got)
+        check(
+            isinstance(got, dict) and set(got) == set(want),
+            f"the file {call} wrote has 'model' {names}; expected every parameter and buffer by name, "
+            f"{sorted(want)} (the running statistics are state too)",
+        )
+        for name, value in want.items():
+            mismatch = value_mismatch(torch.as_tensor(got[name]).double(), value.double(), rtol=0, atol=0)
+            check(
+                not mismatch,
+                f"the file {call} wrote has 'model'[{name!r}] {describe(got[name])}; expected "
+                f"{describe(value)}, the model's\n({mismatch})",
+            )
+
 
 class _Payload:
     """Unpickling this calls a function: what an unsafe load of a hostile file would run."""
@@ -546,13 +572,13 @@ class _Payload:
 class TestLoadCheckpoint:
     CALL = "load_checkpoint(path, fresh model, fresh optimizer, fresh scheduler)"
 
-    def _loaded(self, kata, tmp_path, extra=None, call=True):
+    def _loaded(self, kata, tmp_path, extra=None, call=True, step=SAVED_AT):
         run = ResumeRun(tmp_path)
         ckpt = {
             "model": run.model.state_dict(),
             "optimizer": run.optimizer.state_dict(),
             "scheduler": run.scheduler.state_dict(),
-            "step": SAVED_AT,
+            "step": step,
         }
         torch.save({**ckpt, **(extra or {})}, run.path)
         model, optimizer, scheduler = ResumeRun.fresh()
@@ -560,16 +586,23 @@ class TestLoadCheckpoint:
         got = call_kata(kata.load_checkpoint, self.CALL, *args) if call else kata.load_checkpoint(*args)
         return run, got, (model, optimizer, scheduler)
 
-    def test_returns_the_step_as_an_int(self, kata, tmp_path):
-        _, got, _ = self._loaded(kata, tmp_path)
+    # A scheduler advanced once per epoch counts epochs, not steps: 3 epochs of 4 batches are 12 steps.
+    @pytest.mark.parametrize("step", [SAVED_AT, 12], ids=["scheduler advanced per step", "scheduler per epoch"])
+    def test_returns_the_step_as_an_int(self, kata, tmp_path, step):
+        _, got, (_, _, scheduler) = self._loaded(kata, tmp_path, step=step)
+        note = ""
+        if got == scheduler.last_epoch and got != step:
+            note = " (the scheduler's own count: it counts epochs when it is advanced once per epoch)"
         check(
-            type(got) is int and got == SAVED_AT,
-            f"{self.CALL} returned {describe(got)}; expected the Python int {SAVED_AT}, the step the file holds",
+            type(got) is int and got == step,
+            f"{self.CALL} returned {describe(got)}; expected the Python int {step}, the step the file holds{note}",
         )
 
-    def test_the_resumed_run_continues_with_the_same_rates_and_weights(self, kata, tmp_path):
-        run, _, (model, optimizer, scheduler) = self._loaded(kata, tmp_path)
-        run.resume(model, optimizer, scheduler, f"after {self.CALL}")
+    # With step 12, the file's scheduler still sits at step 3: its place comes from its state, not from the step.
+    @pytest.mark.parametrize("step", [SAVED_AT, 12], ids=["scheduler advanced per step", "scheduler per epoch"])
+    def test_the_resumed_run_continues_with_the_same_rates_and_weights(self, kata, tmp_path, step):
+        run, _, (model, optimizer, scheduler) = self._loaded(kata, tmp_path, step=step)
+        run.resume(model, optimizer, scheduler, f"after {self.CALL} of a file with step {step}")
 
     def test_the_model_holds_the_checkpoints_weights(self, kata, tmp_path):
         run, _, (model, _, _) = self._loaded(kata, tmp_path)
@@ -886,6 +919,9 @@ class Batches:
         self.nan_grad = (torch.zeros(4, 3), torch.zeros(4, 1))
         # A finite loss whose backward overflows: the loss function puts an inf into the gradient.
         self.inf_grad = (torch.randn(4, 3, generator=g), torch.randn(4, 1, generator=g))
+        # Finite losses whose backward puts an inf into the gradient of one layer's weight alone.
+        self.inf_grad_first = (torch.randn(4, 3, generator=g), torch.randn(4, 1, generator=g))
+        self.inf_grad_last = (torch.randn(4, 3, generator=g), torch.randn(4, 1, generator=g))
 
 
 class RmseLoss:
@@ -900,6 +936,7 @@ class RmseLoss:
         return grad
 
     def __call__(self, out, y):
+        self.y = y
         if out.requires_grad and torch.equal(y, self.inf_grad_y):
             out.register_hook(lambda g: g.index_put((torch.tensor(0), torch.tensor(0)), torch.tensor(INF)))
         loss = ((out - y) ** 2).mean().sqrt()
@@ -919,17 +956,33 @@ def skip_model() -> nn.Sequential:
     return nn.Sequential(nn.Linear(3, 4, bias=False), nn.Tanh(), nn.Linear(4, 1, bias=False))
 
 
+def poison(loss_fn: RmseLoss, y: torch.Tensor):
+    """A gradient hook that puts an inf into a parameter's gradient when the loss was of the batch with `y`."""
+
+    def hook(grad):
+        if getattr(loss_fn, "y", None) is not None and torch.equal(loss_fn.y, y):
+            return grad.index_put((torch.tensor(0), torch.tensor(0)), torch.tensor(INF))
+        return grad
+
+    return hook
+
+
 class SkipRun:
-    def __init__(self, kinds: list[str], opt_name: str = "sgd momentum"):
+    def __init__(self, kinds: list[str], opt_name: str = "sgd momentum", unused: bool = False):
         self.data = Batches()
         self.kinds = kinds
         goods = iter(self.data.good)
         self.batches = [next(goods) if k == "good" else getattr(self.data, k) for k in kinds]
         self.model = skip_model()
+        self.ref = skip_model()
+        if unused:  # a parameter the forward pass never uses: its gradient stays None
+            for m in (self.model, self.ref):
+                m.register_parameter("unused", nn.Parameter(torch.ones(2)))
         self.optimizer = OPTIMIZERS[opt_name](self.model.parameters())
         self.loss_fn = RmseLoss(self.data)
+        self.model[0].weight.register_hook(poison(self.loss_fn, self.data.inf_grad_first[1]))
+        self.model[2].weight.register_hook(poison(self.loss_fn, self.data.inf_grad_last[1]))
         # The reference: the same model and optimizer, trained on the finite batches alone.
-        self.ref = skip_model()
         self.ref_opt = OPTIMIZERS[opt_name](self.ref.parameters())
         ref_loss = RmseLoss(self.data)
         for (x, y), kind in zip(self.batches, kinds):
@@ -938,7 +991,8 @@ class SkipRun:
                 ref_loss(self.ref(x), y).backward()
                 self.ref_opt.step()
         self.expected_skips = sum(k != "good" for k in kinds)
-        self.call = f"train_skipping_nonfinite(model, batches [{', '.join(kinds)}], rmse, {opt_name})"
+        model = "model with an unused parameter" if unused else "model"
+        self.call = f"train_skipping_nonfinite({model}, batches [{', '.join(kinds)}], rmse, {opt_name})"
 
     def run(self, kata):
         return call_kata(
@@ -1009,10 +1063,19 @@ class TestTrainSkippingNonfinite:
         [
             ["good", "nan_grad", "good"],
             ["good", "inf_grad", "good"],
+            ["good", "inf_grad_first", "good"],
+            ["good", "inf_grad_last", "good"],
             ["nan_loss", "good"],
             ["inf_loss", "good", "good"],
         ],
-        ids=["nan gradient, finite loss", "inf gradient, finite loss", "nan loss first", "inf loss"],
+        ids=[
+            "nan gradient, finite loss",
+            "inf gradient, finite loss",
+            "inf in the first layer's gradient alone",
+            "inf in the last layer's gradient alone",
+            "nan loss first",
+            "inf loss",
+        ],
     )
     def test_each_kind_of_bad_batch_is_skipped_and_the_next_one_trains(self, kata, kinds):
         run = SkipRun(kinds)
@@ -1031,6 +1094,12 @@ class TestTrainSkippingNonfinite:
             f"{run.call} ran {run.loss_fn.nonfinite_backwards} backward pass(es) from a nan or infinite loss; expected "
             "none: check the loss before computing its gradients",
         )
+
+    def test_a_parameter_without_gradient_is_no_error(self, kata):
+        run = SkipRun(["good", "nan_grad", "good"], unused=True)
+        got = run.run(kata)
+        check(type(got) is int and got == 1, f"{run.call} returned {describe(got)}; expected 1")
+        run.check_weights()
 
     def test_finite_batches_all_train(self, kata):
         run = SkipRun(["good", "good", "good"])
