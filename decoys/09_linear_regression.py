@@ -465,6 +465,24 @@ def fit_loss_fn(x, y, a0, b0, lr, n_epochs):
     return a, b
 
 
+@alternative("the loss module called with keywords, input= and target=; optimizer.step(closure)")
+def fit_loss_fn(x, y, a0, b0, lr, n_epochs):
+    a = torch.tensor([a0], dtype=x.dtype, device=x.device, requires_grad=True)
+    b = torch.tensor([b0], dtype=x.dtype, device=x.device, requires_grad=True)
+    optimizer = optim.SGD([a, b], lr=lr)
+    loss_fn = nn.MSELoss()
+
+    def closure():
+        optimizer.zero_grad()
+        loss = loss_fn(input=a + b * x, target=y)
+        loss.backward()
+        return loss
+
+    for _ in range(n_epochs):
+        optimizer.step(closure)
+    return a, b
+
+
 # ---------------------------------------------------------------- ManualLinearRegression
 
 

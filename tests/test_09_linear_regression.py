@@ -7,6 +7,7 @@ Two references, both computed here in float64 from the data (never hard-coded):
   converges, only at another speed: only the exact check after a fixed number of epochs sees it.
 """
 
+import inspect
 import math
 
 import numpy as np
@@ -393,10 +394,13 @@ class TestFitLossFn:
         calls = []
         original = nn.MSELoss.forward
 
-        def spy(self, prediction, target):
+        def spy(self, *args, **kwargs):
+            # Bound by name, so loss_fn(input=prediction, target=y) counts as well as loss_fn(prediction, y).
+            bound = inspect.signature(original).bind(self, *args, **kwargs)
+            prediction, target = bound.arguments["input"], bound.arguments["target"]
             calls.append(self.reduction)
             order.append(prediction.requires_grad and not target.requires_grad and same_values(target, y))
-            return original(self, prediction, target)
+            return original(*bound.args, **bound.kwargs)
 
         order = []
 
