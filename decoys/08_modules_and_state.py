@@ -700,6 +700,20 @@ def predict(model, x):
             m.training = t
 
 
+@decoy(
+    "eval mode and a detached result, but no no_grad: the result has no graph, yet the forward pass built one "
+    "(and spent its memory) first"
+)
+def predict(model, x):
+    was = [(m, m.training) for m in model.modules()]
+    model.eval()
+    try:
+        return model(x).detach()
+    finally:
+        for m, t in was:
+            m.training = t
+
+
 @alternative("inference_mode, and a dict of modes by name")
 def predict(model, x):
     before = {name: m.training for name, m in model.named_modules()}
@@ -726,6 +740,22 @@ def predict(model, x):
     finally:
         for m, flag in flags:
             m.training = flag
+
+
+@alternative("nothing to record: parameters frozen and x detached for the call, each flag restored after")
+def predict(model, x):
+    modes = [(m, m.training) for m in model.modules()]
+    flags = [(p, p.requires_grad) for p in model.parameters()]
+    model.eval()
+    try:
+        for p, _ in flags:
+            p.requires_grad_(False)
+        return model(x.detach())
+    finally:
+        for p, flag in flags:
+            p.requires_grad_(flag)
+        for m, t in modes:
+            m.training = t
 
 
 # ---------------------------------------------------------------- save_weights

@@ -221,6 +221,20 @@ def fit_autograd(x, y, a0, b0, lr, n_epochs):
     return a, b
 
 
+@decoy(
+    "a fresh leaf each epoch, (a - lr * a.grad).detach().requires_grad_(): right values, but the tensors "
+    "returned are not the ones autograd computed the gradients of"
+)
+def fit_autograd(x, y, a0, b0, lr, n_epochs):
+    a = torch.tensor([a0], dtype=x.dtype, device=x.device, requires_grad=True)
+    b = torch.tensor([b0], dtype=x.dtype, device=x.device, requires_grad=True)
+    for _ in range(n_epochs):
+        ((a + b * x - y) ** 2).mean().backward()
+        a = (a - lr * a.grad).detach().requires_grad_()
+        b = (b - lr * b.grad).detach().requires_grad_()
+    return a, b
+
+
 @alternative("torch.full on x's device, .grad set to None, torch.autograd.backward")
 def fit_autograd(x, y, a0, b0, lr, n_epochs):
     a = torch.full((1,), a0, dtype=x.dtype, device=x.device).requires_grad_()
@@ -448,6 +462,24 @@ def fit_loss_fn(x, y, a0, b0, lr, n_epochs):
         loss = nn.MSELoss(reduction="mean")((b * x + a).view(-1), y.view(-1))
         loss.backward()
         optimizer.step()
+    return a, b
+
+
+@alternative("the loss module called with keywords, input= and target=; optimizer.step(closure)")
+def fit_loss_fn(x, y, a0, b0, lr, n_epochs):
+    a = torch.tensor([a0], dtype=x.dtype, device=x.device, requires_grad=True)
+    b = torch.tensor([b0], dtype=x.dtype, device=x.device, requires_grad=True)
+    optimizer = optim.SGD([a, b], lr=lr)
+    loss_fn = nn.MSELoss()
+
+    def closure():
+        optimizer.zero_grad()
+        loss = loss_fn(input=a + b * x, target=y)
+        loss.backward()
+        return loss
+
+    for _ in range(n_epochs):
+        optimizer.step(closure)
     return a, b
 
 

@@ -580,6 +580,24 @@ class TestPredict:
             "expected no graph (run the forward pass under torch.no_grad())",
         )
 
+    def test_the_forward_pass_records_no_graph(self, kata):
+        # Detaching the output afterwards hides the graph, but it was built (and its memory spent) first.
+        model = trained_dropnorm()
+        saved = []
+
+        def pack(t):
+            saved.append(tuple(t.shape))
+            return t
+
+        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+            kata.predict(model, seeded(23, 3, 6))
+        check(
+            not saved,
+            f"predict(model, x) recorded an autograd graph during the forward pass (it saved {len(saved)} tensor(s) "
+            "for a backward pass); expected the forward pass itself to run without recording, not only the "
+            "result to come back detached",
+        )
+
     def test_no_graph_even_when_x_requires_grad(self, kata):
         model = trained_dropnorm()
         x = seeded(20, 3, 6).requires_grad_()

@@ -7,6 +7,7 @@ Two references, both computed here in float64 from the data (never hard-coded):
   converges, only at another speed: only the exact check after a fixed number of epochs sees it.
 """
 
+import inspect
 import math
 
 import numpy as np
@@ -14,6 +15,7 @@ import pytest
 import torch
 from torch import nn
 from torch.optim.optimizer import register_optimizer_step_post_hook
+from torch.overrides import TorchFunctionMode
 from torch.utils.data import DataLoader, TensorDataset
 
 from dojo.stubs import STUB_TAG
@@ -168,6 +170,37 @@ def count_backward_passes(call) -> int:
     return len(used)
 
 
+class _BackwardLeaves(TorchFunctionMode):
+    """Records, for every backward pass started while active, the leaf tensors its graph reaches."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.passes: list[list[torch.Tensor]] = []
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if func in (torch.Tensor.backward, torch.autograd.backward, torch.autograd.grad):
+            roots = args[0] if args else kwargs.get("tensors", kwargs.get("outputs"))
+            roots = [roots] if isinstance(roots, torch.Tensor) else list(roots)
+            self.passes.append(graph_leaves(roots))
+        return func(*args, **kwargs)
+
+
+def graph_leaves(roots: list[torch.Tensor]) -> list[torch.Tensor]:
+    """The leaf tensors that require grad in the graph of `roots` (what a backward pass fills)."""
+    seen, leaves = set(), []
+    stack = [r.grad_fn for r in roots if isinstance(r, torch.Tensor) and r.grad_fn is not None]
+    while stack:
+        node = stack.pop()
+        if node is None or node in seen:
+            continue
+        seen.add(node)
+        if hasattr(node, "variable"):  # AccumulateGrad: the node of a leaf
+            leaves.append(node.variable)
+        stack.extend(fn for fn, _ in node.next_functions)
+    return leaves
+
+
 def fit_call(name: str, x: torch.Tensor, **kw) -> str:
     args = ", ".join(f"{k}={v}" for k, v in kw.items())
     return f"{name}(x of shape {tuple(x.shape)} {x.dtype} on {x.device}, y, {args})"
@@ -256,6 +289,24 @@ class TestFitAutograd:
             "expected autograd to compute the gradients (a hand-written gradient is fit_numpy's job)",
         )
 
+    def test_returns_the_leaves_every_backward_pass_filled(self, kata):
+        # A fresh leaf made each epoch (a = (a - lr * a.grad).detach().requires_grad_()) gives the right
+        # values, but the tensors returned are not the ones autograd computed the gradients of.
+        x, y = tensors()
+        with _BackwardLeaves() as recorder:
+            got = kata.fit_autograd(x, y, 0.0, 0.0, 0.1, 3)
+        call = fit_call("fit_autograd", x, a0=0.0, b0=0.0, lr=0.1, n_epochs=3)
+        check(isinstance(got, tuple) and len(got) == 2, f"{call} returned {describe(got)}; expected a tuple (a, b)")
+        check(recorder.passes, f"{call} ran no backward pass; expected one per epoch, through the loss")
+        for epoch, leaves in enumerate(recorder.passes):
+            for name, t in zip("ab", got):
+                check(
+                    any(leaf is t for leaf in leaves),
+                    f"{call}: the {name} returned is not the tensor that backward pass {epoch + 1} computed the "
+                    f"gradient of; expected the same leaf {name}, created once and updated in place in every epoch "
+                    "(a new tensor made from it each epoch is another leaf)",
+                )
+
     def test_leaves_x_and_y_as_they_were(self, kata):
         check_inputs_untouched(kata.fit_autograd, "fit_autograd")
 
@@ -343,10 +394,13 @@ class TestFitLossFn:
         calls = []
         original = nn.MSELoss.forward
 
-        def spy(self, prediction, target):
+        def spy(self, *args, **kwargs):
+            # Bound by name, so loss_fn(input=prediction, target=y) counts as well as loss_fn(prediction, y).
+            bound = inspect.signature(original).bind(self, *args, **kwargs)
+            prediction, target = bound.arguments["input"], bound.arguments["target"]
             calls.append(self.reduction)
             order.append(prediction.requires_grad and not target.requires_grad and same_values(target, y))
-            return original(self, prediction, target)
+            return original(*bound.args, **bound.kwargs)
 
         order = []
 
