@@ -85,6 +85,14 @@ def seed_everything(seed):
     torch.cuda.manual_seed_all(seed)
 
 
+@decoy("returns what torch.manual_seed returns (the global generator): the function returns nothing")
+def seed_everything(seed):
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.cuda.manual_seed_all(seed)
+    return torch.manual_seed(seed)
+
+
 # ---------------------------------------------------------------- make_loaders
 
 

@@ -432,6 +432,22 @@ def save_on_rank0(path, wrapped, **extra):
     dist.barrier()
 
 
+@decoy("the other ranks save a copy of their own next to rank 0's file: they must write nothing, anywhere")
+def save_on_rank0(path, wrapped, **extra):
+    rank = dist.get_rank()
+    torch.save({"model": wrapped.module.state_dict(), **extra}, path if rank == 0 else f"{path}.rank{rank}")
+    dist.barrier()
+
+
+@alternative("rank 0 writes a temporary file in the same folder and renames it: readers never see half a file")
+def save_on_rank0(path, wrapped, **extra):
+    if dist.get_rank() == 0:
+        partial = f"{path}.partial"
+        torch.save({"model": wrapped.module.state_dict(), **extra}, partial)
+        os.replace(partial, path)
+    dist.barrier()
+
+
 @alternative("strips the 'module.' prefix from the wrapper's state dict")
 def save_on_rank0(path, wrapped, **extra):
     if dist.get_rank() == 0:

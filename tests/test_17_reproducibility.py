@@ -145,6 +145,10 @@ class TestSeedEverything:
         again = [draw() for draw in SOURCES.values()]
         check(first == again, f"seed_everything({seed}) twice gave {first} then {again}; expected the same numbers")
 
+    def test_returns_nothing(self, kata):
+        got = kata.seed_everything(7)
+        check(got is None, f"seed_everything(7) returned {describe(got)}; expected None: it only seeds")
+
     @on_gpu
     def test_cuda_generators_too(self, kata, device):
         kata.seed_everything(7)

@@ -494,6 +494,8 @@ class _SlowToPickle:
 
 
 def scenario_save(kata, rank, ports, kind, folder):
+    import torch.distributed as dist
+
     folder = Path(folder)
     seen = {}
     with _group(rank, ports[0], kind) as device:
@@ -524,6 +526,8 @@ def scenario_save(kata, rank, ports, kind, folder):
         own = folder / f"own-{rank}.pt"  # each rank names its own file: only rank 0's may appear
         kata.save_on_rank0(own, wrapped, epoch=4)
         seen["own_exists"] = own.exists()
+        dist.barrier()  # both calls done on every rank: what the folder holds now is all that was written
+        seen["files"] = sorted(p.name for p in folder.iterdir())
     return seen
 
 
@@ -995,11 +999,18 @@ class TestSaveOnRank0:
         check(seen.get("same_values"), "the checkpoint's 'model' holds other values than the model's parameters")
 
     def test_the_other_ranks_write_nothing(self, kata, ranks, device, checkpoints):
-        exists = [seen["own_exists"] for seen in self.run(ranks, device, checkpoints)]
+        seen = self.run(ranks, device, checkpoints)
+        exists = [one["own_exists"] for one in seen]
         check(
             exists == [True, False],
             f"each rank called save_on_rank0 with a path of its own (own-<rank>.pt); the files exist: "
             f"rank 0: {exists[0]}, rank 1: {exists[1]}; expected rank 0's alone. Hint 1",
+        )
+        stray = [name for name in seen[0]["files"] if name not in ("shared.pt", "own-0.pt")]
+        check(
+            not stray,
+            f"after save_on_rank0 to shared.pt (every rank) and to own-<rank>.pt (each rank its own), the folder "
+            f"also holds {stray}; expected rank 0's files alone: the other ranks write nothing, anywhere. Hint 1",
         )
 
 
