@@ -632,6 +632,30 @@ def save_checkpoint(path, model, optimizer, scheduler, loader, epoch):
     torch.save({**state, "rng": rng, "epoch": epoch + 1}, path)
 
 
+@decoy(
+    "its own key names ('weights', 'optim', 'sched', ...): a load written against the stated format finds "
+    "nothing it can read"
+)
+def save_checkpoint(path, model, optimizer, scheduler, loader, epoch):
+    _, keys, pos, has_gauss, cached = np.random.get_state()
+    torch.save(
+        {
+            "weights": model.state_dict(),
+            "optim": optimizer.state_dict(),
+            "sched": scheduler.state_dict(),
+            "epoch": epoch,
+            "random": {
+                "python": random.getstate(),
+                "numpy": {"keys": keys.tolist(), "pos": int(pos), "has_gauss": int(has_gauss), "cached": float(cached)},
+                "torch": torch.get_rng_state(),
+                "cuda": [],
+                "loader": loader.generator.get_state(),
+            },
+        },
+        path,
+    )
+
+
 @alternative("the states through torch.random, the default generator and the sampler's generator; keys as a tensor")
 def save_checkpoint(path, model, optimizer, scheduler, loader, epoch):
     state = np.random.get_state()

@@ -220,6 +220,14 @@ def save_checkpoint(
     but no other objects (no NumPy array). Saving changes nothing in the run: no generator is
     drawn from or reseeded, and the objects are left as they were.
 
+    The file's format, which load_checkpoint reads: one dict with the keys "model", "optimizer"
+    and "scheduler" (each object's state dict), "epoch" (an int) and "rng", a dict of generator
+    states: "python" (as Python's random module reports its state), "numpy" (the global NumPy
+    generator's state as plain values: {"keys": its 624 keys as a list of ints or an integer
+    tensor, "pos": int, "has_gauss": int, "cached": float}), "torch" (the CPU generator's
+    state), "cuda" (a list of the CUDA devices' states, empty where CUDA is not available) and
+    "loader" (the state of the loader's generator).
+
     The trap, by its symptom: a resumed run that starts well but drifts from the uninterrupted
     one within an epoch (other dropout masks, another batch order, another augmentation), or a
     checkpoint that refuses to load ("Weights only load failed").
@@ -256,7 +264,8 @@ def load_checkpoint(
 ) -> int:
     """Restore the run saved at `path` into the given objects; return the number of epochs completed (an int).
 
-    `path` was written by save_checkpoint. `model`, `optimizer`, `scheduler` and `loader` are
+    `path` was written by save_checkpoint, in the format its docstring states. `model`,
+    `optimizer`, `scheduler` and `loader` are
     fresh objects built the same way as the saved run's (the same architecture, optimizer and
     schedule settings, data set and batch size; the loader again with a torch generator of its
     own), but with other initial weights, other seeds and nothing trained. Afterwards, training

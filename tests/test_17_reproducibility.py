@@ -757,6 +757,39 @@ class TestSaveCheckpoint:
                 "(convert NumPy arrays: hint 2)",
             )
 
+    def test_the_file_has_the_stated_format(self, kata, tmp_path):
+        # load_checkpoint is written against this format: a file in another one resumes nothing.
+        run = build_run("cpu", seed=1)
+        train_epoch(run)
+        path = tmp_path / "ckpt.pt"
+        kata.save_checkpoint(path, *run.objects(), 1)
+        state = torch.load(path, weights_only=False)
+        called = "save_checkpoint(path, model, optimizer, scheduler, loader, 1)"
+        check(isinstance(state, dict), f"{called} wrote {describe(state)}; expected one dict")
+        want = {"model", "optimizer", "scheduler", "epoch", "rng"}
+        check(set(state) == want, f"{called} wrote the keys {sorted(state)}; expected {sorted(want)}")
+        check(type(state["epoch"]) is int and state["epoch"] == 1, f"{called}: 'epoch' is {describe(state['epoch'])}")
+        rng = state["rng"]
+        want_rng = {"python", "numpy", "torch", "cuda", "loader"}
+        check(
+            isinstance(rng, dict) and set(rng) == want_rng,
+            f"{called}: 'rng' is {describe(rng) if not isinstance(rng, dict) else sorted(rng)}; expected a dict "
+            f"with the keys {sorted(want_rng)}",
+        )
+        npy = rng["numpy"]
+        check(
+            isinstance(npy, dict)
+            and set(npy) == {"keys", "pos", "has_gauss", "cached"}
+            and isinstance(npy["keys"], (list, torch.Tensor))
+            and len(npy["keys"]) == 624,
+            f"{called}: rng['numpy'] is {describe(npy) if not isinstance(npy, dict) else sorted(npy)}; expected "
+            "{'keys': 624 ints (a list or a tensor), 'pos': int, 'has_gauss': int, 'cached': float}",
+        )
+        check(
+            torch.equal(rng["loader"], run.loader.generator.get_state()),
+            f"{called}: rng['loader'] is not the state of the loader's generator",
+        )
+
     def test_saving_changes_nothing_in_the_run(self, kata, tmp_path):
         seed_all(1)
         run = build_run("cpu", seed=1)
