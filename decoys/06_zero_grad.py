@@ -276,6 +276,29 @@ def train_loop(model, optimizer, batches):
     return snapshots
 
 
+@decoy("resets the first param group only: the other groups' gradients pile up")
+def train_loop(model, optimizer, batches):
+    snapshots = []
+    for x, y in batches:
+        for p in optimizer.param_groups[0]["params"]:
+            p.grad = None
+        F.mse_loss(model(x), y).backward()
+        optimizer.step()
+        snapshots.append(nn.utils.parameters_to_vector(model.parameters()).detach())
+    return snapshots
+
+
+@decoy("snapshots the state dict: the buffers join the parameters")
+def train_loop(model, optimizer, batches):
+    snapshots = []
+    for x, y in batches:
+        optimizer.zero_grad()
+        F.mse_loss(model(x), y).backward()
+        optimizer.step()
+        snapshots.append(torch.cat([v.detach().flatten() for v in model.state_dict().values()]))
+    return snapshots
+
+
 @decoy("sums the squared errors instead of averaging them: steps 4 times too large")
 def train_loop(model, optimizer, batches):
     snapshots = []

@@ -218,7 +218,6 @@ def to_numpy(t):
 
 @decoy(
     "detach() without cpu(): refuses a GPU tensor",
-    needs="cuda",
     cite="https://discuss.pytorch.org/t/convert-to-numpy-cuda-variable/499",
 )
 def to_numpy(t):
@@ -241,6 +240,19 @@ def to_numpy(t):
 @decoy("item(): a Python number for a 0-d tensor, an error for any other")
 def to_numpy(t):
     return np.float32(t.item()) if t.dim() == 0 else t.detach().cpu().numpy().squeeze()
+
+
+@decoy("np.asarray of the detached tensor: NumPy still cannot read GPU memory")
+def to_numpy(t):
+    return np.asarray(t.detach())
+
+
+@alternative("detach, then a copy to the host only where the tensor is not there yet")
+def to_numpy(t):
+    t = t.detach()
+    if t.device.type != "cpu":
+        t = t.cpu()
+    return t.numpy()
 
 
 @alternative("numpy(force=True) does the detach and the copy to the host")
@@ -452,6 +464,17 @@ def time_on_device(fn, device):
     start = time.perf_counter()
     fn()
     torch.cuda.synchronize()
+    return time.perf_counter() - start
+
+
+@decoy("synchronizes whenever the machine has CUDA, whatever the device timed")
+def time_on_device(fn, device):
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    fn()
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
     return time.perf_counter() - start
 
 

@@ -410,6 +410,35 @@ class TestTrainLoop:
             got, expected, start, "train_loop(model arriving with leftover .grad, SGD, 3 batches)", "batch", symptoms
         )
 
+    def test_every_param_group_starts_each_step_from_its_own_batch(self, kata):
+        model = make_model()
+        batches = make_batches(3, 4)
+        start = flat(*params_of(model))
+        expected = sgd_trajectory(model, batches)
+        optimizer = torch.optim.SGD([{"params": [model.weight]}, {"params": [model.bias]}], lr=LR)
+        got = kata.train_loop(model, optimizer, batches)
+        called = "train_loop(model, SGD with two param groups [weight], [bias], 3 batches)"
+        check_trajectory(
+            got, expected, start, called, "batch", [(sgd_trajectory(model, batches, carry=True), NEVER_RESET)]
+        )
+
+    def test_a_snapshot_holds_the_parameters_only_not_the_buffers(self, kata):
+        model = make_model()
+        # a buffer is state but not a parameter (running statistics, say): no snapshot holds it
+        model.register_buffer("running_mean", torch.zeros(2, dtype=F64))
+        batches = make_batches(2, 4)
+        start = flat(*params_of(model))
+        expected = sgd_trajectory(model, batches)
+        got = kata.train_loop(model, torch.optim.SGD(model.parameters(), lr=LR), batches)
+        for i, g in enumerate(got if isinstance(got, (list, tuple)) else [], start=1):
+            check(
+                not isinstance(g, torch.Tensor) or g.shape == expected[0].shape,
+                f"train_loop(Linear(3, 1) with a buffer of 2 values, SGD, 2 batches): snapshot {i} is {describe(g)}; "
+                f"expected {expected[0].numel()} values, the weight's and the bias's: a snapshot holds the "
+                "parameters (those model.parameters() yields), not the buffers of the state dict",
+            )
+        check_trajectory(got, expected, start, "train_loop(Linear(3, 1) with a buffer, SGD, 2 batches)", "batch")
+
     def test_no_batches_give_an_empty_list(self, kata):
         model = make_model()
         got = kata.train_loop(model, torch.optim.SGD(model.parameters(), lr=LR), [])

@@ -270,6 +270,42 @@ class TestNewWeight:
         )
 
 
+class _OnCuda(torch.Tensor):
+    """A CPU tensor that plays one in GPU memory for to_numpy, where there is no GPU: it reports
+    device cuda:0, and NumPy refuses it with the error a real CUDA tensor gets, until a copy to
+    the host (cpu(), to("cpu")...) gives back a plain tensor. Other operations (detach, clone)
+    keep the pretence, as they keep a real tensor on its GPU."""
+
+    @classmethod
+    def __torch_function__(cls, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        getter_of = getattr(func, "__self__", None)
+        if getter_of is torch.Tensor.device:
+            return torch.device("cuda", 0)
+        if getter_of is torch.Tensor.is_cuda:
+            return True
+        forced = kwargs.get("force") or (func is torch.Tensor.numpy and len(args) > 1 and args[1])
+        if func in (torch.Tensor.numpy, torch.Tensor.__array__) and not forced:
+            raise TypeError(
+                "can't convert cuda:0 device type tensor to numpy. Use Tensor.cpu() to copy the tensor to host "
+                "memory first."
+            )
+        out = super().__torch_function__(func, types, args, kwargs)
+        if func is torch.Tensor.cpu or (func is torch.Tensor.to and _targets_the_cpu(args, kwargs)):
+            out = out.as_subclass(torch.Tensor)
+        return out
+
+
+def _targets_the_cpu(args, kwargs) -> bool:
+    """Whether a Tensor.to(*args, **kwargs) call moves its tensor to the CPU."""
+    for arg in (*args[1:], kwargs.get("device"), kwargs.get("other")):
+        if isinstance(arg, (str, torch.device)) and torch.device(arg).type == "cpu":
+            return True
+        if isinstance(arg, torch.Tensor) and not isinstance(arg, _OnCuda) and arg.device.type == "cpu":
+            return True
+    return False
+
+
 @exercise("to_numpy")
 class TestToNumpy:
     @pytest.mark.parametrize(
@@ -326,6 +362,24 @@ class TestToNumpy:
         )
         out.sum().backward()
         check_tensor(w.grad, torch.full((2,), 3.0), "w.grad after to_numpy(out) and out.sum().backward()")
+
+    def test_a_tensor_in_gpu_memory_is_copied_to_the_host(self, kata):
+        t = torch.linspace(0, 1, 5).as_subclass(_OnCuda)  # plays a CUDA tensor: see _OnCuda
+        called = "to_numpy(t, a float32 tensor [0, 0.25, 0.5, 0.75, 1] in GPU memory)"
+        try:
+            got = kata.to_numpy(t)
+        except TypeError as err:
+            if "device type tensor to numpy" not in str(err):
+                raise
+            pytest.fail(
+                f"{called} raised TypeError: {err}\n(here a CPU tensor plays the GPU one, with its real error: NumPy "
+                "only reads host memory, so the values must be copied there first)",
+                pytrace=False,
+            )
+        check(
+            type(got) is np.ndarray and got.dtype == np.float32 and np.allclose(got, np.linspace(0, 1, 5)),
+            f"{called} returned {describe(got)}; expected the float32 array [0, 0.25, 0.5, 0.75, 1]",
+        )
 
     @pytest.mark.parametrize("device", GPU_ONLY)
     def test_a_cuda_tensor_comes_back_through_host_memory(self, kata, device):
@@ -738,6 +792,25 @@ class TestTimeOnDevice:
             isinstance(got, float) and 0.04 <= got < 0.5,
             f"time_on_device(fn sleeping 0.05 s, cpu) returned {describe(got)}; expected about 0.05 (seconds, a float)"
             + (f": {_timing_symptom(got, 0.05, queued=False)}" if _timing_symptom(got, 0.05, queued=False) else ""),
+        )
+
+    def test_a_cpu_timing_leaves_cuda_alone_where_cuda_is_present(self, kata, monkeypatch):
+        _no_cuda(monkeypatch)
+        monkeypatch.setattr(torch.cuda, "is_available", lambda: True)  # a GPU machine, busy with other work
+        got = cuda_call = None
+        try:
+            got = kata.time_on_device(lambda: time.sleep(0.02), torch.device("cpu"))
+        except _CudaCalled as err:
+            cuda_call = str(err)
+        check(
+            cuda_call is None,
+            f"time_on_device(fn, cpu) on a machine with CUDA called {cuda_call}; expected no CUDA call at all for a "
+            "CPU device: the CPU's work is done when fn() returns, and waiting for the GPU would count its "
+            "unrelated work (decide by the device asked for, not by what the machine has)",
+        )
+        check(
+            isinstance(got, float) and 0.015 <= got < 0.5,
+            f"time_on_device(fn sleeping 0.02 s, cpu) returned {describe(got)}; expected about 0.02 (seconds, a float)",
         )
 
     def test_waits_for_the_queued_work_before_stopping_the_clock(self, kata, monkeypatch):
