@@ -13,14 +13,6 @@ from dojo.testing import check, check_tensor, describe, exercise
 META = torch.device("meta")
 
 
-@pytest.fixture(autouse=True)
-def _grad_mode_restored():
-    """A predict that switches autograd off for good must fail its own test, not every later one."""
-    enabled = torch.is_grad_enabled()
-    yield
-    torch.set_grad_enabled(enabled)
-
-
 def names(pairs) -> list[str]:
     return [name for name, _ in pairs]
 

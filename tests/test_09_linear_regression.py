@@ -127,14 +127,6 @@ CREATE_ON_DEVICE = (
 )
 
 
-@pytest.fixture(autouse=True)
-def _grad_mode_restored():
-    """An answer that switches autograd off for good must fail its own test, not every later one."""
-    enabled = torch.is_grad_enabled()
-    yield
-    torch.set_grad_enabled(enabled)
-
-
 def check_inputs_untouched(fit, name: str) -> None:
     """fit(x, y, ...) must leave x and y as they were: values, requires_grad, .grad."""
     __tracebackhide__ = True
