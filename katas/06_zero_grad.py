@@ -66,8 +66,8 @@ def train_loop(
     after each step (an empty list for no batches).
 
     A snapshot is one 1-D tensor holding the values of every parameter, flattened and joined in
-    the order of `model.parameters()` (the vector `torch.nn.utils.parameters_to_vector` makes). It
-    carries no graph, and keeps the values of its moment while the model trains on.
+    the order of `model.parameters()`. It carries no graph, and keeps the values of its moment
+    while the model trains on.
 
     Each step must follow the gradient of its own batch only, whatever the model's `.grad` held
     when it arrived (gradients left over from earlier work: a debugging pass, say). The traps, by
